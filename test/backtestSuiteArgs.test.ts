@@ -1,7 +1,10 @@
 import { execFile } from "node:child_process"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, test } from "vitest"
 import { BenchUsageError } from "../bundler-client/bench/benchArgs"
-import { parseSuiteArgs, pathsPerFamily } from "../bundler-client/bench/suiteArgs"
+import { parseSuiteArgs, pathsPerFamily, readConfigOverlay } from "../bundler-client/bench/suiteArgs"
 import { SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
 
 // Helper nu48 (a new user's first runs): `npm run backtest:suite -- --kinds foo`, `--paths 0`, `--paths abc` and
@@ -17,10 +20,10 @@ const refused = (argv: string[], message: RegExp) => {
 
 describe("backtest:suite's command line", () => {
   test("the defaults: 1,100 paths from seed 1000 over every family, both traders, mainnet gas", () => {
-    expect(parse()).toEqual({ help: false, count: 1100, baseSeed: 1000, workers: 2, traders: ["buffered", "no-idle"], network: "mainnet", kinds: [...SCENARIO_KINDS] })
+    expect(parse()).toEqual({ help: false, count: 1100, baseSeed: 1000, workers: 2, traders: ["buffered", "no-idle"], network: "mainnet", kinds: [...SCENARIO_KINDS], config: {} })
     expect(parse("--help")).toEqual({ help: true })
     expect(parse("--paths", "2", "--seed=-5", "--trader", "no-idle", "--network", "l2", "--kinds", "gbm,crash45", "--workers", "1")).toEqual({
-      help: false, count: 2, baseSeed: -5, workers: 1, traders: ["no-idle"], network: "l2", kinds: ["gbm", "crash45"],
+      help: false, count: 2, baseSeed: -5, workers: 1, traders: ["no-idle"], network: "l2", kinds: ["gbm", "crash45"], config: {},
     })
   })
 
@@ -45,6 +48,24 @@ describe("backtest:suite's command line", () => {
     refused(["--paths", "5", "extra"], /Unexpected argument 'extra'/)
   })
 
+  // Helper tl49: `--config` (issue 13's tailDrop lever measured on the scorecard), read by the one function
+  // bench/heldout-scan.ts uses too.
+  test("--config: a JSON object inline or in a file, checked against every trader's configuration", () => {
+    expect(parse("--config", '{"policy":{"tailDrop":0.2}}')).toMatchObject({ help: false, config: { policy: { tailDrop: 0.2 } } })
+    const file = join(mkdtempSync(join(tmpdir(), "tl49-")), "c.json")
+    writeFileSync(file, '{"policy":{"tailDrop":0.15},"keeper":{"pollSeconds":60}}')
+    expect(parse("--config", file)).toMatchObject({ config: { policy: { tailDrop: 0.15 }, keeper: { pollSeconds: 60 } } })
+    refused(["--config", '{"policy":{"tailDrp":0.2}}'], /^--config, trader "buffered": .*unknown key "policy\.tailDrp"/)
+    refused(["--config", '{"polcy":{}}'], /unknown key "polcy"/)
+    refused(["--config", '{"policy":{"tailDrop":1}}'], /^--config, trader "buffered": .*tailDrop must be in \[0, 1\), got 1/)
+    refused(["--trader", "no-idle", "--config", '{"policy":{"tailDrop":-0.1}}'], /^--config, trader "no-idle": .*tailDrop/)
+    refused(["--config", '{"policy":'], /^--config: not JSON/)
+    refused(["--config", "[1]"], /^--config: expected a JSON object$/)
+    refused(["--config", "/nonexistent/tl49.json"], /^--config: "\/nonexistent\/tl49\.json" is neither a JSON object nor a readable file/)
+    refused(["--network", "l2", "--config", '{"gas":{"minGwei":1e9}}'], /^--config, trader "buffered": .*gas: need 0 < minGwei <= maxGwei/)
+    expect(readConfigOverlay(undefined, ["buffered"])).toEqual({})
+  })
+
   test("the scorecard's title says how the paths fall on the families", () => {
     expect(pathsPerFamily(1100, SCENARIO_KINDS)).toBe("100 per family")
     expect(pathsPerFamily(12, SCENARIO_KINDS)).toBe("1-2 per family")
@@ -64,6 +85,7 @@ describe("backtest:suite's command line", () => {
       [["--paths", "0"], /^backtest:suite: --paths must be a positive integer/],
       [["--seed", "xyz"], /^backtest:suite: --seed must be an integer/],
       [["--bogus"], /^backtest:suite: Unknown option '--bogus'/],
+      [["--config", '{"policy":{"tailDrp":0.2}}'], /^backtest:suite: --config, trader "buffered": .*unknown key "policy\.tailDrp"/],
     ]
     const results = await Promise.all(cases.map(([args]) => run(args)))
     results.forEach((r, i) => {
@@ -74,5 +96,31 @@ describe("backtest:suite's command line", () => {
       expect(r.stderr.trim().split("\n"), args.join(" ")).toHaveLength(2)
       expect(r.stdout, args.join(" ")).toBe("")
     })
+    // bench/heldout-scan.ts reads --config with the same function: the same refusal, exit 2.
+    const scan = await new Promise<{ code: number; stdout: string; stderr: string }>((done) =>
+      execFile("npx", ["tsx", "--conditions=@levpilot/source", "bundler-client/bench/heldout-scan.ts", "--seeds", "1", "--config", '{"policy":{"tailDrp":0.2}}'], { cwd: root, encoding: "utf8", timeout: 60_000 }, (error, stdout, stderr) =>
+        done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout, stderr }),
+      ),
+    )
+    expect(scan.code).toBe(2)
+    expect(scan.stderr).toMatch(/^heldout-scan: --config, trader "buffered": .*unknown key "policy\.tailDrp"\nSee bundler-client\/bench\/heldout-scan\.ts --help\.\n$/)
+    expect(scan.stdout).toBe("")
   }, 120_000)
+
+  test("--config reaches the run: the overlay is in the title and in every trader's resolved configuration", async () => {
+    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((done) =>
+      execFile("npx", ["tsx", "--conditions=@levpilot/source", "bundler-client/bench/backtest-suite.ts", "--paths", "1", "--kinds", "gbm", "--workers", "1", "--config", '{"policy":{"tailDrop":0.15}}'], { cwd: root, encoding: "utf8", timeout: 120_000 }, (error, stdout) =>
+        done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout }),
+      ),
+    )
+    expect(code).toBe(0)
+    expect(stdout).toContain('3 days at 1-minute steps, --config {"policy":{"tailDrop":0.15}}.')
+    const report = JSON.parse(readFileSync(join(root, "reports", "backtest-suite.json"), "utf8")) as { config: unknown; traders: Record<string, { config: { policy: { tailDrop?: number; targetHealth: number } } }> }
+    expect(report.config).toEqual({ policy: { tailDrop: 0.15 } })
+    expect(Object.keys(report.traders)).toEqual(["buffered", "no-idle"])
+    for (const t of Object.values(report.traders)) {
+      expect(t.config.policy.tailDrop).toBe(0.15)
+      expect(t.config.policy.targetHealth).toBe(1.4) // the rest of the policy kept: objects merge key by key
+    }
+  }, 180_000)
 })

@@ -58,15 +58,22 @@ export function parseBenchOptions<O extends NonNullable<ParseArgsConfig["options
  * Other errors propagate.
  *
  * @param script - The npm script's name (`bench:latency`), for the messages.
+ * @param helpCommand - The command the error's second line points to (default `npm run <script> -- --help`).
  * @returns The checked arguments.
  */
-export function readBenchCommandLine<T>(script: string, usage: string, parse: (argv: string[]) => { help: true } | ({ help: false } & T), argv: string[] = process.argv.slice(2)): T {
+export function readBenchCommandLine<T>(
+  script: string,
+  usage: string,
+  parse: (argv: string[]) => { help: true } | ({ help: false } & T),
+  argv: string[] = process.argv.slice(2),
+  helpCommand = `npm run ${script} -- --help`,
+): T {
   let parsed: { help: true } | ({ help: false } & T)
   try {
     parsed = parse(argv)
   } catch (error) {
     if (!(error instanceof BenchUsageError)) throw error
-    process.stderr.write(`${script}: ${error.message}\nSee npm run ${script} -- --help.\n`)
+    process.stderr.write(`${script}: ${error.message}\nSee ${helpCommand}.\n`)
     process.exit(2)
   }
   if (parsed.help) {

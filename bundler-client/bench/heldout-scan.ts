@@ -10,30 +10,51 @@
  * Usage: nice npx tsx --conditions=@levpilot/source bundler-client/bench/heldout-scan.ts [--seeds N] [--shapes a,b]
  *   [--traders buffered,no-idle] [--config <json>]. `--config` takes a JSON object (inline, or a file path) overlaid on
  *   each trader's configuration by `resolveBacktestConfig` (the --policy file's format: objects merge key by key,
- *   unknown keys are refused), e.g. `--config '{"policy":{"stopPrice":0.75,"exitHealth":1.71}}'` (an on-chain stop at
+ *   unknown keys are refused; read by suiteArgs.ts's `readConfigOverlay`, as `backtest:suite --config`: a refused one
+ *   exits 2 naming the key), e.g. `--config '{"policy":{"stopPrice":0.75,"exitHealth":1.71}}'` (an on-chain stop at
  *   75 % of the first price; `strategyPolicy` gives it to the autopilot only). Writes reports/heldout-scan.json.
  */
-import { readFileSync } from "node:fs"
 import { resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { BacktestConfig, StrategyName, TraderName } from "../src/backtest/config.js"
 import { runBacktest } from "../src/backtest/engine.js"
 import type { StrategyResult } from "../src/backtest/engine.js"
 import { SHAPES } from "./heldoutShapes.js"
 import { writeReport } from "./report.js"
+import { BenchUsageError, decimalInteger, parseBenchOptions, readBenchCommandLine } from "./benchArgs.js"
+import { readConfigOverlay } from "./suiteArgs.js"
 
 const TRADER_NAMES: TraderName[] = ["buffered", "no-idle"]
 
-function args(argv: string[]): { seeds: number; base: number; shapes: string[]; traders: TraderName[]; config: Record<string, unknown> } {
-  const get = (k: string) => {
-    const i = argv.indexOf(k)
-    return i >= 0 ? argv[i + 1] : undefined
-  }
-  const shapes = get("--shapes")?.split(",") ?? SHAPES.map((s) => s.name)
-  for (const s of shapes) if (!SHAPES.some((x) => x.name === s)) throw new Error(`unknown shape ${s}`)
-  const raw = get("--config")
-  const config: unknown = raw === undefined ? {} : JSON.parse(/^\s*[[{]/.test(raw) ? raw : readFileSync(raw, "utf8"))
-  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new Error("--config: expected a JSON object")
-  return { seeds: Number(get("--seeds") ?? 12), base: Number(get("--base") ?? 49_000), shapes, traders: (get("--traders")?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES, config: config as Record<string, unknown> }
+const USAGE = `Usage: nice npx tsx --conditions=@levpilot/source bundler-client/bench/heldout-scan.ts [options]
+
+Options:
+  --seeds N        paths per shape (issueShape: twice as many; default 12)
+  --base N         first seed (a decimal integer; default 49000)
+  --shapes a,b     shapes to run (default every one): ${SHAPES.map((s) => s.name).join(", ")}
+  --traders a,b    ${TRADER_NAMES.join(", ")} (default both)
+  --config <json>  a configuration overlay (inline JSON object or a file path), as backtest:suite's --config
+  --help           this text
+`
+
+type ScanArgs = { seeds: number; base: number; shapes: string[]; traders: TraderName[]; config: Record<string, unknown> }
+
+/** The scan's command line, checked ({@link parseBenchOptions}): a bad value is a {@link BenchUsageError} naming the option. */
+function parseScanArgs(argv: string[]): { help: true } | ({ help: false } & ScanArgs) {
+  const values = parseBenchOptions(argv, {
+    seeds: { type: "string", default: "12" },
+    base: { type: "string", default: "49000" },
+    shapes: { type: "string" },
+    traders: { type: "string" },
+    config: { type: "string" },
+  })
+  if (values.help === true) return { help: true }
+  const shapes = values.shapes?.split(",") ?? SHAPES.map((s) => s.name)
+  for (const s of shapes) if (!SHAPES.some((x) => x.name === s)) throw new BenchUsageError(`unknown shape "${s}" in --shapes (use ${SHAPES.map((x) => x.name).join(", ")})`)
+  const traders = (values.traders?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES
+  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new BenchUsageError(`unknown trader "${t}" in --traders (use ${TRADER_NAMES.join(", ")})`)
+  const seeds = decimalInteger("seeds", values.seeds)
+  const base = decimalInteger("base", values.base, "any")
+  return { help: false, seeds, base, shapes, traders, config: readConfigOverlay(values.config, traders) }
 }
 
 /** Fields of a result that must be finite numbers (leverage median / p95 may be Infinity only at a step with equity <= 0, which is flagged too). */
@@ -55,7 +76,7 @@ function nonFinite(r: StrategyResult): string[] {
 
 type Row = { shape: string; trader: TraderName; seed: number; index: number; detail: string; results: StrategyResult[] }
 
-const { seeds, base, shapes, traders, config: override } = args(process.argv.slice(2))
+const { seeds, base, shapes, traders, config: override } = readBenchCommandLine("heldout-scan", USAGE, parseScanArgs, process.argv.slice(2), "bundler-client/bench/heldout-scan.ts --help")
 const configs = Object.fromEntries(traders.map((t) => [t, resolveBacktestConfig(override, resolveBacktestConfig(TRADERS[t]))])) as Record<TraderName, BacktestConfig>
 if (Object.keys(override).length > 0) console.log(`config override: ${JSON.stringify(override)}`)
 const rows: Row[] = []

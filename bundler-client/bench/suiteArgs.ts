@@ -1,5 +1,6 @@
+import { readFileSync } from "node:fs"
 import { BenchUsageError, decimalInteger, parseBenchOptions } from "./benchArgs.js"
-import { TRADERS } from "../src/backtest/config.js"
+import { BacktestConfigError, networkOverride, resolveBacktestConfig, TRADERS } from "../src/backtest/config.js"
 import type { TraderName } from "../src/backtest/config.js"
 import { GAS_MARKETS } from "../src/backtest/carry.js"
 import { SCENARIO_KINDS } from "../src/prices/generator.js"
@@ -19,6 +20,8 @@ export type SuiteArgs = {
   network: keyof typeof GAS_MARKETS
   /** Families to cycle through, each one of {@link SCENARIO_KINDS}. */
   kinds: ScenarioKind[]
+  /** `--config`'s overlay ({@link readConfigOverlay}), `{}` without one: laid on every trader's configuration. */
+  config: Record<string, unknown>
 }
 
 /** The `--help` text; `defaultWorkers` is the `--workers` default shown. */
@@ -35,8 +38,53 @@ Options:
   --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
   --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
   --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
+  --config C     a JSON object, inline or a file's path, overlaid on every trader's configuration (the --policy
+                 file's format: objects merge key by key, arrays replace; unknown keys and bad policies are refused),
+                 e.g. --config '{"policy":{"tailDrop":0.2}}'
   --help         this text
 `
+}
+
+/**
+ * `--config`'s value, for `backtest:suite` and `bench/heldout-scan.ts` alike: a JSON object given inline (text that
+ * starts with `{` or `[`) or as a file's path, checked by overlaying it with `resolveBacktestConfig` on each trader's
+ * configuration (with `network`'s gas when given), as the scripts will.
+ *
+ * @param raw - The option's value; `undefined` (no `--config`) gives `{}`.
+ * @param traders - Traders the overlay must be valid for, keys of {@link TRADERS}.
+ * @param network - Gas market the scripts run with (a key of {@link GAS_MARKETS}), if any.
+ * @returns The parsed overlay, unchanged (the scripts resolve it per trader).
+ * @throws {BenchUsageError} A file that cannot be read, text that is not JSON, JSON that is not an object, or an overlay
+ *   `resolveBacktestConfig` refuses (an unknown key, an invalid policy, ...): the message starts with `--config` and,
+ *   for a refused overlay, names the trader and repeats the refusal (`unknown key "policy.foo"`, `tailDrop must be in
+ *   [0, 1), got 1`).
+ */
+export function readConfigOverlay(raw: string | undefined, traders: readonly TraderName[], network?: keyof typeof GAS_MARKETS): Record<string, unknown> {
+  if (raw === undefined) return {}
+  let text = raw
+  if (!/^\s*[[{]/.test(raw)) {
+    try {
+      text = readFileSync(raw, "utf8")
+    } catch (error) {
+      throw new BenchUsageError(`--config: "${raw}" is neither a JSON object nor a readable file (${error instanceof Error ? error.message : String(error)})`)
+    }
+  }
+  let overlay: unknown
+  try {
+    overlay = JSON.parse(text)
+  } catch (error) {
+    throw new BenchUsageError(`--config: not JSON (${error instanceof Error ? error.message : String(error)})`)
+  }
+  if (typeof overlay !== "object" || overlay === null || Array.isArray(overlay)) throw new BenchUsageError("--config: expected a JSON object")
+  for (const t of traders) {
+    try {
+      resolveBacktestConfig(overlay, resolveBacktestConfig({ ...TRADERS[t], ...(network === undefined ? {} : networkOverride(network)) }))
+    } catch (error) {
+      if (!(error instanceof BacktestConfigError)) throw error
+      throw new BenchUsageError(`--config, trader "${t}": ${error.message}`)
+    }
+  }
+  return overlay as Record<string, unknown>
 }
 
 /**
@@ -47,7 +95,7 @@ Options:
  * @returns `{ help: true }` for `--help`, else the checked {@link SuiteArgs}.
  * @throws {BenchUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
  *   that is not a decimal integer in range (`--paths 0`, `--paths abc`, `--seed 1e3`), an unknown trader, network or
- *   family: the message names the option and the value.
+ *   family, a `--config` {@link readConfigOverlay} refuses: the message names the option and the value.
  */
 export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: true } | ({ help: false } & SuiteArgs) {
   const values = parseBenchOptions(argv, {
@@ -57,6 +105,7 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
     network: { type: "string", default: "mainnet" },
     kinds: { type: "string" },
     workers: { type: "string" },
+    config: { type: "string" },
   })
   if (values.help === true) return { help: true }
   const count = decimalInteger("paths", values.paths)
@@ -68,7 +117,8 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
   if (!Object.hasOwn(GAS_MARKETS, network)) throw new BenchUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
   const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
   for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new BenchUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
-  return { help: false, count, baseSeed, workers, traders, network, kinds }
+  const config = readConfigOverlay(values.config, traders, network)
+  return { help: false, count, baseSeed, workers, traders, network, kinds, config }
 }
 
 /**
