@@ -21,9 +21,8 @@ import type { StrategyResult } from "../src/backtest/engine.js"
 import { SHAPES } from "./heldoutShapes.js"
 import { writeReport } from "./report.js"
 import { BenchUsageError, decimalInteger, parseBenchOptions, readBenchCommandLine } from "./benchArgs.js"
-import { readConfigOverlay } from "./suiteArgs.js"
+import { readConfigOverlay, traderList } from "./suiteArgs.js"
 
-const TRADER_NAMES: TraderName[] = ["buffered", "no-idle"]
 
 const USAGE = `Usage: nice npx tsx --conditions=@levpilot/source bundler-client/bench/heldout-scan.ts [options]
 
@@ -31,7 +30,7 @@ Options:
   --seeds N        paths per shape (issueShape: twice as many; default 12)
   --base N         first seed (a decimal integer; default 49000)
   --shapes a,b     shapes to run (default every one): ${SHAPES.map((s) => s.name).join(", ")}
-  --traders a,b    ${TRADER_NAMES.join(", ")} (default both)
+  --traders a,b    ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all (default all)
   --config <json>  a configuration overlay (inline JSON object or a file path), as backtest:suite's --config
   --help           this text
 `
@@ -50,8 +49,7 @@ function parseScanArgs(argv: string[]): { help: true } | ({ help: false } & Scan
   if (values.help === true) return { help: true }
   const shapes = values.shapes?.split(",") ?? SHAPES.map((s) => s.name)
   for (const s of shapes) if (!SHAPES.some((x) => x.name === s)) throw new BenchUsageError(`unknown shape "${s}" in --shapes (use ${SHAPES.map((x) => x.name).join(", ")})`)
-  const traders = (values.traders?.split(",") as TraderName[] | undefined) ?? TRADER_NAMES
-  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new BenchUsageError(`unknown trader "${t}" in --traders (use ${TRADER_NAMES.join(", ")})`)
+  const traders = traderList("traders", values.traders)
   const seeds = decimalInteger("seeds", values.seeds)
   const base = decimalInteger("base", values.base, "any")
   return { help: false, seeds, base, shapes, traders, config: readConfigOverlay(values.config, traders) }

@@ -88,6 +88,18 @@ export function readConfigOverlay(raw: string | undefined, traders: readonly Tra
 }
 
 /**
+ * A `--<option>` list of traders (`backtest:suite --trader`, the held-out scan's `--traders`): comma-separated keys of
+ * {@link TRADERS}, or `all` (also when absent).
+ *
+ * @throws {BenchUsageError} naming the option and the unknown trader.
+ */
+export function traderList(option: string, value: string | undefined): TraderName[] {
+  const traders = (value === undefined || value === "all" ? Object.keys(TRADERS) : value.split(",")) as TraderName[]
+  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new BenchUsageError(`unknown --${option} "${t}" (use ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all)`)
+  return traders
+}
+
+/**
  * Reads `backtest:suite`'s command line.
  *
  * @param argv - The arguments after the script name (`process.argv.slice(2)`).
@@ -111,8 +123,7 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
   const count = decimalInteger("paths", values.paths)
   const baseSeed = decimalInteger("seed", values.seed, "any")
   const workers = values.workers === undefined ? defaultWorkers : decimalInteger("workers", values.workers)
-  const traders = (values.trader === "all" ? Object.keys(TRADERS) : values.trader.split(",")) as TraderName[]
-  for (const t of traders) if (!Object.hasOwn(TRADERS, t)) throw new BenchUsageError(`unknown --trader "${t}" (use ${Object.keys(TRADERS).join(", ")}, a comma-separated list, or all)`)
+  const traders = traderList("trader", values.trader)
   const network = values.network as keyof typeof GAS_MARKETS
   if (!Object.hasOwn(GAS_MARKETS, network)) throw new BenchUsageError(`unknown --network "${network}" (use ${Object.keys(GAS_MARKETS).join(", ")})`)
   const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
