@@ -53,7 +53,7 @@ struct PolicyRecord {
 /// - word 2: priceFeed 0-159, targetHealth 160-223, epochLength 224-255;
 /// - word 3: maxHealth 0-63, maxGasPerEpoch 64-127, maxOracleAge 128-159, maxLossBps 160-175, maxEpochLossBps
 ///   176-191, maxRebalancesPerEpoch 192-207, maxOracleDeviationBps 208-223, boostAllowed 224-231, maxSlippageBps
-///   232-247 (248-255 zero);
+///   232-247, rescueBelowTarget 248-255;
 /// - word 4: maxAmountPerRebalance 0-127, maxAmountPerEpoch 128-255;
 /// - word 5: minFeedAnswer 0-127, maxFeedAnswer 128-255;
 /// then the pools, one 32-byte word each (the address in the low 160 bits), in list order (at most MAX_POOLS: 1 + 192
@@ -100,7 +100,8 @@ library PolicyData {
         return uint256(policy.maxHealth) | uint256(policy.maxGasPerEpoch) << 64 | uint256(policy.maxOracleAge) << 128
             | uint256(policy.maxLossBps) << 160 | uint256(policy.maxEpochLossBps) << 176
             | uint256(policy.maxRebalancesPerEpoch) << 192 | uint256(policy.maxOracleDeviationBps) << 208
-            | (policy.boostAllowed ? 1 << 224 : 0) | uint256(policy.maxSlippageBps) << 232;
+            | (policy.boostAllowed ? 1 << 224 : 0) | uint256(policy.maxSlippageBps) << 232
+            | (policy.rescueBelowTarget ? 1 << 248 : 0);
     }
 
     /// @notice `record`'s one slot as its two fields (one SLOAD).
@@ -123,13 +124,13 @@ library PolicyData {
     }
 
     /// @notice As `read`, returning the memory address of the Policy it allocated (RebalanceLib keeps it per run).
-    /// @dev Allocates the struct's 21 words without zeroing them first and writes each field from its word (fields at
+    /// @dev Allocates the struct's 22 words without zeroing them first and writes each field from its word (fields at
     /// bit `a`, `n` wide: shr(256 - n, shl(256 - n - a, word))); `pools` is the empty array (memory 0x60).
     function readPointer(address data) internal view returns (uint256 policy) {
         assembly ("memory-safe") {
             policy := mload(0x40)
-            mstore(0x40, add(policy, 0x2a0))
-            let m := add(policy, 0x2a0) // scratch past the allocation, not kept
+            mstore(0x40, add(policy, 0x2c0))
+            let m := add(policy, 0x2c0) // scratch past the allocation, not kept
             extcodecopy(data, m, 1, 192)
             let w := mload(m)
             mstore(policy, shr(96, shl(96, w))) // adapter
@@ -150,13 +151,14 @@ library PolicyData {
             mstore(add(policy, 0x1a0), shr(240, shl(32, w))) // maxOracleDeviationBps
             mstore(add(policy, 0x1c0), shr(248, shl(24, w))) // boostAllowed (0 or 1: written from a bool)
             mstore(add(policy, 0x1e0), shr(240, shl(8, w))) // maxSlippageBps
+            mstore(add(policy, 0x200), shr(248, w)) // rescueBelowTarget (0 or 1: written from a bool)
             w := mload(add(m, 0x80))
-            mstore(add(policy, 0x200), shr(128, shl(128, w))) // maxAmountPerRebalance
-            mstore(add(policy, 0x220), shr(128, w)) // maxAmountPerEpoch
+            mstore(add(policy, 0x220), shr(128, shl(128, w))) // maxAmountPerRebalance
+            mstore(add(policy, 0x240), shr(128, w)) // maxAmountPerEpoch
             w := mload(add(m, 0xa0))
-            mstore(add(policy, 0x240), shr(128, shl(128, w))) // minFeedAnswer
-            mstore(add(policy, 0x260), shr(128, w)) // maxFeedAnswer
-            mstore(add(policy, 0x280), 0x60) // pools: empty
+            mstore(add(policy, 0x260), shr(128, shl(128, w))) // minFeedAnswer
+            mstore(add(policy, 0x280), shr(128, w)) // maxFeedAnswer
+            mstore(add(policy, 0x2a0), 0x60) // pools: empty
         }
     }
 

@@ -338,7 +338,10 @@ library RebalanceLib {
             run.stop = 1;
         }
         run.boost = policy.boostAllowed && run.stop == 0 && run.healthBefore > policy.maxHealth;
-        run.due = run.healthBefore < Math.max(policy.minHealth, run.stop) || run.boost;
+        // In-band rescue (issue 13, `Policy.rescueBelowTarget`): due below the target as well; `landingZone` then requires
+        // the target and half the lower band's width of gain (SECURITY.md row 150).
+        uint256 floor = policy.rescueBelowTarget ? policy.targetHealth : policy.minHealth;
+        run.due = run.healthBefore < Math.max(floor, run.stop) || run.boost;
         return run.due;
     }
 
@@ -347,7 +350,7 @@ library RebalanceLib {
     /// runs (decoded from its data) carry its swap bound (`CallbackRun.maxSlippageBps`, `Run.maxSlippageBps` of this
     /// copy). Called as `_policyOf()(run)`.
     /// Gas (issue 15): `_policyPtr` typed as returning the Policy at that address. A Solidity function returning a memory
-    /// struct zero-allocates its return value on every call (21 words, about 330 gas: measured, once per action vetted,
+    /// struct zero-allocates its return value on every call (22 words, about 330 gas: measured, once per action vetted,
     /// swap bound, post-state, usage write and loss bound); this one hands back the pointer as it is. Both function types
     /// take one stack word and return one, so only the returned word's type changes.
     function _policyOf() private pure returns (function(Run memory) internal pure returns (Policy memory) typed) {
@@ -1509,7 +1512,8 @@ library RebalanceLib {
     /// [target - (target - min) / 2, min(max, before - (max - target) / 2)]. A trigger the keeper could make itself (a
     /// little interest or a small move past the edge) thus needs a landing at least about half way to the target, so the
     /// next trigger needs a real move; a rescue from deep below the band (a crash that continues until inclusion) still
-    /// only has to end inside the band, having moved at least that far.
+    /// only has to end inside the band, having moved at least that far. Inside the band below the target (due only under
+    /// `Policy.rescueBelowTarget`, issue 13): [max(target, before + (target - min) / 2), target + (max - target) / 2].
     function landingZone(uint256 before, uint256 minHealth, uint256 target, uint256 maxHealth)
         internal
         pure
@@ -1517,6 +1521,12 @@ library RebalanceLib {
     {
         if (before < minHealth) {
             low = Math.max(minHealth, before + (target - minHealth) / 2);
+            high = target + (maxHealth - target) / 2;
+        } else if (before < target) {
+            // In-band rescue (`Policy.rescueBelowTarget`; due inside the band only with it): at least the target and
+            // half the lower band's width higher, so the next such trigger needs a fall, not interest or a tick. Empty
+            // (low > high) close under the target when the lower band is wider than the upper: nothing lands there.
+            low = Math.max(target, before + (target - minHealth) / 2);
             high = target + (maxHealth - target) / 2;
         } else {
             low = target - (target - minHealth) / 2;

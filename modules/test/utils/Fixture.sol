@@ -319,6 +319,7 @@ abstract contract Fixture is Test {
             maxOracleDeviationBps: 100,
             boostAllowed: false,
             maxSlippageBps: 0,
+            rescueBelowTarget: false,
             maxAmountPerRebalance: type(uint128).max,
             maxAmountPerEpoch: type(uint128).max,
             minFeedAnswer: 0,

@@ -539,6 +539,11 @@ export const leverageModuleAbi = [
             "name": "pools",
             "type": "address[]",
             "internalType": "address[]"
+          },
+          {
+            "name": "rescueBelowTarget",
+            "type": "bool",
+            "internalType": "bool"
           }
         ]
       }
@@ -1016,6 +1021,11 @@ export const leverageModuleAbi = [
             "name": "pools",
             "type": "address[]",
             "internalType": "address[]"
+          },
+          {
+            "name": "rescueBelowTarget",
+            "type": "bool",
+            "internalType": "bool"
           }
         ]
       }

@@ -64,6 +64,11 @@ export type RulePolicy = {
   minFeedAnswer: bigint
   maxFeedAnswer: bigint
   pools: readonly Address[]
+  /**
+   * Issue 13: due inside the band below targetHealth as well (an in-band rescue, {@link landingZone}). Omitted: false
+   * (a policy read before the field existed).
+   */
+  rescueBelowTarget?: boolean | undefined
 }
 
 /** A venue market state (`IVenueAdapter.marketState`): tokens, the Safe's position, the venue price (1e36), LLTV (WAD). */
@@ -937,10 +942,13 @@ const isCallback = (kind: ActionKind): boolean => kind === "RepayWithCallback" |
 /**
  * RebalanceLib.landingZone: the health range (WAD) a triggered sub-account whose health was `before` must land in.
  * Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2]; above it:
- * [target - (target - min) / 2, min(max, before - (max - target) / 2)] (max when `before` is INFINITE_HEALTH).
+ * [target - (target - min) / 2, min(max, before - (max - target) / 2)] (max when `before` is INFINITE_HEALTH). Inside the
+ * band below the target (an in-band rescue, due only under `rescueBelowTarget`, issue 13): [max(target, before + (target
+ * - min) / 2), target + (max - target) / 2], empty (low > high) close under the target when the lower band is wider.
  */
 export function landingZone(before: bigint, minHealth: bigint, target: bigint, maxHealth: bigint): [low: bigint, high: bigint] {
   if (before < minHealth) return [max(minHealth, before + (target - minHealth) / 2n), target + (maxHealth - target) / 2n]
+  if (before < target) return [max(target, before + (target - minHealth) / 2n), target + (maxHealth - target) / 2n]
   const step = (maxHealth - target) / 2n
   return [target - (target - minHealth) / 2n, before === INFINITE_HEALTH ? maxHealth : min(maxHealth, before - step)]
 }
@@ -1223,7 +1231,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       if (big(usage.lastRebalance) !== 0n && timestamp < readyAt) revert("CooldownActive", id, readyAt)
     }
     const boost = policy.boostAllowed && stop === 0n && healthBefore > policy.maxHealth
-    const due = healthBefore < max(policy.minHealth, stop) || boost
+    // In-band rescue (issue 13): with rescueBelowTarget also due below the target.
+    const due = healthBefore < max(policy.rescueBelowTarget === true ? policy.targetHealth : policy.minHealth, stop) || boost
     triggered ||= due
     runs.push({ sub, id, policy, state, stop, collateral: state.collateral, debt: state.debt, shares: sub.venue?.borrowShares ?? 0n, healthBefore, due, boost, moved: 0n, swapped: 0n, sold: false, swapOutput: 0n, held: state.collateralHeld })
   })

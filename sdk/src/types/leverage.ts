@@ -93,6 +93,14 @@ export type PolicyInput = {
   /** May the keeper borrow or withdraw collateral to raise leverage; false by default. */
   boostAllowed?: boolean | undefined
   /**
+   * Issue 13: may the keeper rescue this sub-account while its health is inside the band but below targetHealth (the
+   * module's in-band rescue: it must land in [max(targetHealth, health + (targetHealth - minHealth) / 2), targetHealth +
+   * (maxHealth - targetHealth) / 2], every cap and loss bound applying); false by default (only health below minHealth,
+   * or above maxHealth with boostAllowed, triggers). The autopilot uses it to keep its health at or above what the band
+   * rule would hold after a gap, so a second gap does not liquidate it (SECURITY.md row 150).
+   */
+  rescueBelowTarget?: boolean | undefined
+  /**
    * Largest shortfall of a swap's output against the oracle value of its input, in bps (at most MAX_SLIPPAGE_BPS = 1000);
    * 0 (the default) forbids swaps for this sub-account. The module enforces it on-chain as the swap's minimum output.
    */

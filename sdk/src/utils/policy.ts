@@ -18,7 +18,7 @@ const BPS = Number(BPS_BIGINT)
 /**
  * Fills a {@link PolicyInput}'s optional fields (adapter = the deployment's Morpho Blue adapter, no cooldown, no boost,
  * maxEpochLossBps {@link defaultMaxEpochLossBps}, no feed bounds (`setPolicy` fills them from the feed), maxOracleDeviationBps
- * {@link defaultMaxOracleDeviationBps} with a feed, no pools) into the module's `Policy` struct. It does not check the
+ * {@link defaultMaxOracleDeviationBps} with a feed, no pools, no in-band rescue) into the module's `Policy` struct. It does not check the
  * result: {@link assertPolicyBounds} does (a feed is required unless `allowNoPriceFeed`).
  *
  * @returns The policy struct for `setPolicy`.
@@ -46,6 +46,7 @@ export function toPolicy(input: PolicyInput, deployment: Pick<LeverageDeployment
     minFeedAnswer: input.minFeedAnswer ?? 0n,
     maxFeedAnswer: input.maxFeedAnswer ?? 0n,
     pools: input.pools ?? [],
+    rescueBelowTarget: input.rescueBelowTarget ?? false,
   }
 }
 
