@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util"
 import type { ParseArgsConfig } from "node:util"
+import { readDecimalInteger } from "../src/cli/command.js"
 
 /*
  * What the repository's bench scripts share about their command lines (backtest:suite, bench:fleet, bench:latency,
@@ -20,11 +21,9 @@ export class BenchUsageError extends Error {
  * @throws {BenchUsageError} naming `--name` and the value.
  */
 export function decimalInteger(name: string, value: string, rule: "positive" | "any" = "positive"): number {
-  const n = Number(value)
-  const form = rule === "positive" ? /^[0-9]+$/ : /^-?[0-9]+$/
-  if (!form.test(value) || !Number.isSafeInteger(n) || (rule === "positive" && n <= 0))
-    throw new BenchUsageError(`--${name} must be ${rule === "positive" ? "a positive" : "an"} integer written in decimal digits, got "${value}"`)
-  return n
+  const read = readDecimalInteger(value, rule)
+  if ("problem" in read) throw new BenchUsageError(`--${name} must be ${read.problem}`)
+  return read.value
 }
 
 /**

@@ -38,3 +38,17 @@ export class CliUsageError extends Error {
     super(detail)
   }
 }
+
+/**
+ * `value` as a safe integer written in decimal digits, or the reason it is not one (the message after "--name must be").
+ * `positive`: >= 1, digits only; `any`: an optional minus sign. `1e3`, `0x10`, `1.5`, `""` and integers beyond 2^53 are
+ * refused (Number() would read the first two as 1000 and 16; helper nu49). One reader for the CLI and the bench scripts,
+ * each wrapping the reason in its own usage error.
+ */
+export function readDecimalInteger(value: string, rule: "positive" | "any" = "positive"): { value: number } | { problem: string } {
+  const n = Number(value)
+  const form = rule === "positive" ? /^[0-9]+$/ : /^-?[0-9]+$/
+  if (!form.test(value) || !Number.isSafeInteger(n) || (rule === "positive" && n <= 0))
+    return { problem: `${rule === "positive" ? "a positive" : "an"} integer written in decimal digits, got "${value}"` }
+  return { value: n }
+}

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { dirname } from "node:path"
 import { parseArgs } from "node:util"
-import { CliUsageError } from "../command.js"
+import { CliUsageError, readDecimalInteger } from "../command.js"
 import type { Command } from "../command.js"
 import { readPriceCsv } from "../../prices/csv.js"
 import { DEFAULT_PATH } from "../../prices/generator.js"
@@ -81,10 +81,9 @@ function loadConfig(path: string | undefined, strategies: string | undefined, tr
 
 function positiveInteger(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback
-  const n = Number(value)
-  // Decimal digits only, as backtest:suite (helper nu49: Number() read "1e2" as 100, "0x10" as 16 and "" as 0).
-  if (!/^[0-9]+$/.test(value) || !Number.isSafeInteger(n) || n <= 0) throw new CliUsageError("backtest", `--${name} must be a positive integer written in decimal digits, got "${value}"`)
-  return n
+  const read = readDecimalInteger(value)
+  if ("problem" in read) throw new CliUsageError("backtest", `--${name} must be ${read.problem}`)
+  return read.value
 }
 
 function writeJson(path: string, data: unknown): void {
