@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util"
 import type { ParseArgsConfig } from "node:util"
-import { readDecimalInteger } from "../src/cli/command.js"
+import { ensureRepositoryContracts, readDecimalInteger } from "../src/cli/command.js"
 
 /*
  * What the repository's bench scripts share about their command lines (backtest:suite, bench:fleet, bench:latency,
@@ -88,9 +88,8 @@ export function readBenchCommandLine<T>(
  */
 export async function ensureContractsOrExit(script: string): Promise<void> {
   try {
-    // The repository's script (the benches run only in the repository), loaded by URL as bin/levpilot.mjs does.
-    const { ensureContracts } = (await import(new URL("../../scripts/ensure-contracts.mjs", import.meta.url).href)) as { ensureContracts: () => void }
-    ensureContracts()
+    // The benches run only in the repository, where the script exists.
+    await ensureRepositoryContracts()
   } catch (error) {
     process.stderr.write(`${script}: ${(error as Error).message}\n`)
     process.exit(1)

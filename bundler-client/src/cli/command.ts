@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
 /** Where a command writes its output (injectable for tests). */
 export type CliIo = {
   /** Normal output. */
@@ -51,4 +54,19 @@ export function readDecimalInteger(value: string, rule: "positive" | "any" = "po
   if (!form.test(value) || !Number.isSafeInteger(n) || (rule === "positive" && n <= 0))
     return { problem: `${rule === "positive" ? "a positive" : "an"} integer written in decimal digits, got "${value}"` }
   return { value: n }
+}
+
+/**
+ * Builds the repository's contracts if their artifacts are missing or stale (scripts/ensure-contracts.mjs, loaded by
+ * URL as bin/levpilot.mjs does). Returns false, doing nothing, where the script is absent (an installed package, which
+ * ships its artifacts). One loader for `levpilot start` and the bench scripts.
+ *
+ * @throws whatever the build throws (forge missing, a compile error).
+ */
+export async function ensureRepositoryContracts(): Promise<boolean> {
+  const script = new URL("../../../scripts/ensure-contracts.mjs", import.meta.url)
+  if (!existsSync(fileURLToPath(script))) return false
+  const { ensureContracts } = (await import(script.href)) as { ensureContracts: () => void }
+  ensureContracts()
+  return true
 }

@@ -3,7 +3,7 @@ import { dirname, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { pino } from "pino"
-import { CliUsageError } from "../command.js"
+import { CliUsageError, ensureRepositoryContracts } from "../command.js"
 import type { Command } from "../command.js"
 import type { DemoEnv } from "../../devnet/env.js"
 import type { DemoRun } from "../../devnet/run.js"
@@ -190,10 +190,7 @@ export function readStartPrices(path: string, timeUnit: "s" | "ms" | undefined):
  * no such script and no demo: {@link loadDemo} then says so.
  */
 async function ensureDemoContracts(): Promise<void> {
-  const script = new URL("../../../../scripts/ensure-contracts.mjs", import.meta.url)
-  if (!existsSync(fileURLToPath(script))) return
-  const { ensureContracts } = (await import(script.href)) as { ensureContracts: () => void }
-  ensureContracts()
+  await ensureRepositoryContracts()
 }
 
 /**
