@@ -147,12 +147,12 @@ export const backtestCommand: Command = {
         }
       }
       const rows = effective.strategies.map((s) => runBacktest(paths, effective, s))
-      const span = ((paths.timestamps[paths.timestamps.length - 1] as number) - (paths.timestamps[0] as number)) / 86_400
-      io.out(formatStrategyTable(rows, `${v.prices}: ${paths.timestamps.length} prices over ${span.toFixed(2)} days`))
+      const spanSeconds = (paths.timestamps[paths.timestamps.length - 1] as number) - (paths.timestamps[0] as number)
+      io.out(formatStrategyTable(rows, `${v.prices}: ${paths.timestamps.length} prices over ${(spanSeconds / 86_400).toFixed(2)} days`))
       // Under a day no APY (engine.ts, MIN_APY_SPAN_SECONDS): say why, and give the return over the path instead.
-      if (span * 86_400 < MIN_APY_SPAN_SECONDS)
+      if (spanSeconds < MIN_APY_SPAN_SECONDS)
         io.out(
-          `APY n/a: the prices span ${shortSpan(span * 86_400)}, under the 1 day an annualised figure needs (JSON "apy": null); return over the path (net P&L / initial equity): ${rows.map((r) => `${r.strategy} ${r.initialEquity > 0 ? `${((r.netPnl / r.initialEquity) * 100).toFixed(3)}%` : "n/a"}`).join(", ")}\n`,
+          `APY n/a: the prices span ${shortSpan(spanSeconds)}, under the 1 day an annualised figure needs (JSON "apy": null); return over the path (net P&L / initial equity): ${rows.map((r) => `${r.strategy} ${r.initialEquity > 0 ? `${((r.netPnl / r.initialEquity) * 100).toFixed(3)}%` : "n/a"}`).join(", ")}\n`,
         )
       if (v.json !== undefined) {
         writeJson(v.json, { command: "backtest", source: v.prices, config: effective, results: rows })
