@@ -516,6 +516,11 @@ export const leverageModuleAbi = [
             "internalType": "uint16"
           },
           {
+            "name": "rescueBelowTarget",
+            "type": "bool",
+            "internalType": "bool"
+          },
+          {
             "name": "maxAmountPerRebalance",
             "type": "uint128",
             "internalType": "uint128"
@@ -539,11 +544,6 @@ export const leverageModuleAbi = [
             "name": "pools",
             "type": "address[]",
             "internalType": "address[]"
-          },
-          {
-            "name": "rescueBelowTarget",
-            "type": "bool",
-            "internalType": "bool"
           }
         ]
       }
@@ -998,6 +998,11 @@ export const leverageModuleAbi = [
             "internalType": "uint16"
           },
           {
+            "name": "rescueBelowTarget",
+            "type": "bool",
+            "internalType": "bool"
+          },
+          {
             "name": "maxAmountPerRebalance",
             "type": "uint128",
             "internalType": "uint128"
@@ -1021,11 +1026,6 @@ export const leverageModuleAbi = [
             "name": "pools",
             "type": "address[]",
             "internalType": "address[]"
-          },
-          {
-            "name": "rescueBelowTarget",
-            "type": "bool",
-            "internalType": "bool"
           }
         ]
       }
