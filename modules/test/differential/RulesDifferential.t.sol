@@ -50,8 +50,10 @@ contract SwitchingAssetVault is ERC4626 {
 /// half calm worlds with a plan built to be accepted (pool, idle, collateral and swap rescues, parked and swap boosts,
 /// a rescue padded with a not-due move, health-neutral ones included, a not-due WETH sub-account handing collateral to a
 /// due one on a second WETH market, a cap-bound rescue honest, padded or mixed (a pool repayment and a sale, rr13w W1)
-/// with its net move 98.5-100.5 % of the per-rebalance cap), and the rest calm worlds with one change aimed at one named error of the rule
-/// book; over 1,000 cases or more every named error must appear (`missing none` in the report). In FEE_SHARE % of cases
+/// with its net move 98.5-100.5 % of the per-rebalance cap, an in-band rescue under `rescueBelowTarget` (issue 13)), and the rest calm worlds
+/// with one change aimed at one named error of the rule book (and at the in-band rescue: a landing just outside its zone,
+/// the flag off, the empty zone); random policies draw `rescueBelowTarget` half the time. Over 1,000 cases or more every
+/// named error must appear (`missing none` in the report) and every in-band case kind its verdict (`in-band gaps none`). In FEE_SHARE % of cases
 /// (any kind) the USDC and WETH pool slots hold OpenZeppelin ERC4626Fees-style vaults (`FeeVault`: entry fee, exit fee or
 /// both, 0-500 bps each), and the TypeScript side gets the fees as the keeper reads them from the vaults' answers.
 contract RulesDifferentialTest is SwapBase {
@@ -108,6 +110,9 @@ contract RulesDifferentialTest is SwapBase {
         bytes[] swapAdapterErrors;
         bool ok;
         bytes revertData;
+        /// @dev The in-band rescue cases (issue 13, `Policy.rescueBelowTarget`) by kind (`_inBandTag`, `_aimInBand`,
+        /// `_inBandRescue`), "" otherwise: the TypeScript side reports their verdicts per tag.
+        string tag;
     }
 
     string internal constant FILE = "cache/rules-differential.txt";
@@ -115,6 +120,8 @@ contract RulesDifferentialTest is SwapBase {
     string internal constant SKIPPED = "cache/rules-differential-skipped.txt";
     address internal swapper = makeAddr("swapper");
     uint256 internal rng;
+    /// @dev The case's in-band rescue tag (`Case.tag`); storage, so it returns to "" with the per-case snapshot.
+    string internal caseTag;
 
     /// @dev Declares the case layout in the ABI so the TypeScript side decodes exactly it.
     function caseLayout(Case calldata) external pure {}
@@ -153,6 +160,8 @@ contract RulesDifferentialTest is SwapBase {
         // The case mix aims at every named error of the rule book: a long run must reach each one.
         if (n >= 1000) {
             assertTrue(vm.contains(string(report), "missing none"), string.concat("a named error of the rule book was never reached: ", string(report)));
+            // Issue 13's in-band rescue: each tag (`Case.tag`) met its expected verdict (scripts/rules-differential.ts).
+            assertTrue(vm.contains(string(report), "in-band gaps none"), string.concat("an in-band rescue case kind missed its verdict: ", string(report)));
         }
     }
 
@@ -286,6 +295,7 @@ contract RulesDifferentialTest is SwapBase {
             if (_chance(35)) _warmUp();
             _randomizeFeeds();
             plan = _randomPlan();
+            _inBandTag(plan);
         } else if (roll < RANDOM_SHARE + CALM_SHARE) {
             plan = _calmCase(_below(SHAPES), _below(2) == 0 ? TOWARD : _below(5));
             if (plan.actions.length > 0 && _chance(10)) plan = _mutate(plan);
@@ -294,6 +304,7 @@ contract RulesDifferentialTest is SwapBase {
         }
         _maybeStops(plan);
         Case memory c = _record(index, plan);
+        c.tag = caseTag;
         vm.prank(address(entryPoint));
         try ILeverageModule(safe).executeRebalance(keeper, plan) {
             c.ok = true;
@@ -315,7 +326,9 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant PADDED_RESCUE = 6;
     /// @dev WETH due below its band, its maxAmountPerRebalance set around the step's net move (`_capBoundRescue`).
     uint256 internal constant CAP_BOUND = 7;
-    uint256 internal constant SHAPES = 8;
+    /// @dev WETH inside its band below its target under rescueBelowTarget, rescued into its landing zone (`_inBandRescue`).
+    uint256 internal constant IN_BAND_RESCUE = 8;
+    uint256 internal constant SHAPES = 9;
 
     /// @dev How the not-due WETH sub-account of a PADDED_RESCUE moves: toward its target (allowed), past it, away
     /// from it (a boost-allowed borrow), or down toward it without boosts (a swap deleverage repaying too little).
@@ -374,9 +387,16 @@ contract RulesDifferentialTest is SwapBase {
     function _calmPlan(uint256 shape, uint256 move) internal returns (Plan memory plan) {
         if (shape == PADDED_RESCUE) return _paddedRescue(move);
         if (shape == CAP_BOUND) return _capBoundRescue();
+        if (shape == IN_BAND_RESCUE) return _inBandRescue();
         Policy memory p = module.getPolicy(safe, wethId);
         bool up = shape == PARKED_BOOST || shape == SWAP_BOOST;
         _wethHealthTo(up ? p.maxHealth + 0.02e18 + _below(0.5e18) : 1.01e18 + _below(p.minHealth - 1.02e18));
+        return _planInto(shape);
+    }
+
+    /// @dev The WETH sub-account moved 20-80 % into its landing zone by `shape` (POOL_REPAY to SWAP_BOOST).
+    function _planInto(uint256 shape) internal returns (Plan memory plan) {
+        Policy memory p = module.getPolicy(safe, wethId);
         MarketState memory s = wethState();
         (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(s), p.minHealth, p.targetHealth, p.maxHealth);
         uint256 h = low + Math.mulDiv(high - low, 20 + _below(60), 100);
@@ -405,6 +425,45 @@ contract RulesDifferentialTest is SwapBase {
             actions[1] = action(ActionKind.BuyCollateral, 0, route(FEE_LOW), borrowed);
             actions[2] = action(ActionKind.SupplyCollateral, 0, address(0), bought);
             plan = planOf(wethId, actions);
+        }
+    }
+
+    /// @dev The in-band rescue (issue 13, `Policy.rescueBelowTarget`): WETH's flag set, its health drawn inside its band
+    /// below its target where the landing zone [max(target, before + (target - min) / 2), target + (max - target) / 2]
+    /// is at least MIN_BAND_GAP wide (`_inBandStart`), then a pool or idle repayment, a collateral supply or a swap
+    /// deleverage 20-80 % into the zone (built to be accepted).
+    function _inBandRescue() internal returns (Plan memory plan) {
+        caseTag = "calm rescue";
+        _setPolicyField(wethId, FIELD_RESCUE, 1);
+        _wethHealthTo(_inBandStart(module.getPolicy(safe, wethId)));
+        return _planInto(_below(SWAP_DELEVERAGE + 1));
+    }
+
+    /// @dev A health in [minHealth, target - 0.005] whose in-band landing zone is at least 0.01 wide: at most
+    /// target + (max - target) / 2 - (target - min) / 2 - 0.01 (calm bands: never below minHealth).
+    function _inBandStart(Policy memory p) internal returns (uint256) {
+        uint256 lower = p.targetHealth - p.minHealth;
+        uint256 top = Math.min(p.targetHealth - 0.005e18, p.targetHealth + (p.maxHealth - p.targetHealth) / 2 - lower / 2 - 0.01e18);
+        return p.minHealth + _below(top - p.minHealth + 1);
+    }
+
+    /// @dev Tags a random world (`Case.tag`) whose plan lists a sub-account under rescueBelowTarget inside its band below
+    /// its target (due by the flag alone).
+    function _inBandTag(Plan memory plan) internal {
+        for (uint256 k; k < plan.subAccounts.length; ++k) {
+            Policy memory p = module.getPolicy(safe, plan.subAccounts[k]);
+            if (!p.rescueBelowTarget || p.adapter == address(0)) continue;
+            MarketState memory s;
+            try adapter.marketState(p.market, safe) returns (MarketState memory state) {
+                s = state;
+            } catch {
+                continue;
+            }
+            uint256 health = _healthOf(s);
+            if (health >= p.minHealth && health < p.targetHealth) {
+                caseTag = "random rescue";
+                return;
+            }
         }
     }
 
@@ -777,7 +836,11 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant A_NOT_DUE_MOVE = 32;
     uint256 internal constant A_CALLBACK_CHURN = 33;
     uint256 internal constant A_DEPOSIT_NOT_FUNDED = 34;
-    uint256 internal constant AIMS = 35;
+    /// @dev The in-band rescue (issue 13, `_aimInBand`): a landing just outside the zone, the flag off, the empty zone.
+    uint256 internal constant A_RESCUE_LANDING = 35;
+    uint256 internal constant A_RESCUE_OFF = 36;
+    uint256 internal constant A_RESCUE_EMPTY = 37;
+    uint256 internal constant AIMS = 38;
 
     function _aimedCase(uint256 aim) internal returns (Plan memory plan) {
         uint256 shape = _below(PADDED_RESCUE);
@@ -788,7 +851,7 @@ contract RulesDifferentialTest is SwapBase {
             shape = [PARKED_BOOST, SWAP_BOOST, SWAP_DELEVERAGE][_below(3)];
         } else if (aim == A_SALE_EXCEEDS || aim == A_PURCHASE_EXCEEDS) {
             shape = aim == A_SALE_EXCEEDS ? SWAP_DELEVERAGE : SWAP_BOOST;
-        } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER) {
+        } else if (aim == A_OUT_OF_BAND || aim == A_LANDING_ZONE || aim == A_NO_TRIGGER || aim >= A_RESCUE_LANDING) {
             shape = POOL_REPAY;
         } else if (aim == A_FURTHER || aim == A_CROSSED || aim == A_DECREASED) {
             (shape, move) = (PADDED_RESCUE, aim == A_FURTHER ? FURTHER : aim == A_CROSSED ? CROSS : DONOR);
@@ -800,6 +863,7 @@ contract RulesDifferentialTest is SwapBase {
             shape = _chance(50) ? IDLE_REPAY : PARKED_BOOST;
         }
         plan = _calmCase(shape, move);
+        if (aim >= A_RESCUE_LANDING) return _aimInBand(aim, plan);
         if (aim == A_CALLBACK_CHURN) {
             _churnCallback(plan);
             return plan;
@@ -807,6 +871,47 @@ contract RulesDifferentialTest is SwapBase {
         if (aim < A_POOL_NOT_ALLOWED) return _aimLoad(aim, plan);
         if (aim < A_ACTION_FAILED) return _aimVet(aim, plan);
         return _aimRun(aim, plan);
+    }
+
+    /// @dev Aims at the in-band rescue (issue 13) with the POOL_REPAY plan `plan` (WithdrawFromPool x, Repay x) re-sized:
+    /// WETH inside its band below its target and
+    /// - A_RESCUE_LANDING: the flag on, landing 0.001-0.011 under the zone's low edge (70 %) or over its high edge
+    ///   (HealthOutsideLandingZone);
+    /// - A_RESCUE_OFF: the flag off, landing 20-80 % into the zone the flag would give (NoTrigger);
+    /// - A_RESCUE_EMPTY: the flag on, the upper band narrowed to 20-80 % of the lower one (at least 0.02) and the health
+    ///   drawn where the zone is empty (above target - (lower - upper) / 2), landing anywhere in [target, max)
+    ///   (HealthOutsideLandingZone, low > high).
+    function _aimInBand(uint256 aim, Plan memory plan) internal returns (Plan memory) {
+        Policy memory p = module.getPolicy(safe, wethId);
+        p.rescueBelowTarget = aim != A_RESCUE_OFF;
+        uint256 lower = p.targetHealth - p.minHealth;
+        if (aim == A_RESCUE_EMPTY) p.maxHealth = uint64(p.targetHealth + Math.max(0.02e18, Math.mulDiv(lower, 20 + _below(61), 100)));
+        setPolicy(p);
+        uint256 upper = p.maxHealth - p.targetHealth;
+        if (aim == A_RESCUE_EMPTY) {
+            // Empty from target - (lower - upper) / 2 (>= 0.01 below the target) up: 0.002 inside each end.
+            uint256 from = p.targetHealth - (lower - upper) / 2 + 0.002e18;
+            _wethHealthTo(from + _below(p.targetHealth - 0.002e18 - from));
+        } else {
+            _wethHealthTo(_inBandStart(p));
+        }
+        MarketState memory s = wethState();
+        (uint256 low, uint256 high) = RebalanceLib.landingZone(_healthOf(s), p.minHealth, p.targetHealth, p.maxHealth);
+        uint256 h;
+        if (aim == A_RESCUE_EMPTY) {
+            caseTag = "aimed empty zone";
+            h = p.targetHealth + _below(upper - 0.001e18);
+        } else if (aim == A_RESCUE_OFF) {
+            caseTag = "aimed flag off";
+            h = low + Math.mulDiv(high - low, 20 + _below(60), 100);
+        } else {
+            caseTag = "aimed landing";
+            h = _chance(70) ? low - 0.001e18 - _below(0.01e18) : high + 0.001e18 + _below(0.01e18);
+        }
+        uint256 x = _repayTo(s, h);
+        depositToVault(safe, usdcVault, x);
+        (plan.actions[0].amount, plan.actions[1].amount) = (x, x);
+        return plan;
     }
 
     /// @dev Aims at the load stage: plan shape, listing, oracles, cooldown, trigger, allowed actions.
@@ -1018,6 +1123,7 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant FIELD_EPOCH_LOSS = 6;
     uint256 internal constant FIELD_REBALANCES = 7;
     uint256 internal constant FIELD_GAS = 8;
+    uint256 internal constant FIELD_RESCUE = 9;
 
     /// @dev Sets one policy field of a known sub-account (an unknown id is left alone).
     function _setPolicyField(bytes32 id, uint256 field, uint256 value) internal {
@@ -1031,6 +1137,7 @@ contract RulesDifferentialTest is SwapBase {
         else if (field == FIELD_LOSS) (p.maxLossBps, p.maxEpochLossBps) = (uint16(value), 10_000);
         else if (field == FIELD_EPOCH_LOSS) (p.maxEpochLossBps, p.maxLossBps) = (uint16(value), 10_000);
         else if (field == FIELD_REBALANCES) p.maxRebalancesPerEpoch = uint16(value);
+        else if (field == FIELD_RESCUE) p.rescueBelowTarget = value != 0;
         else p.maxGasPerEpoch = uint64(value);
         setPolicy(p);
     }
@@ -1138,6 +1245,7 @@ contract RulesDifferentialTest is SwapBase {
         policy.maxAmountPerEpoch = uint128(_chance(20) ? _below(60_000e6) : type(uint128).max);
         policy.maxOracleDeviationBps = uint16([0, 10, 100, 1000][_below(4)]);
         policy.maxOracleAge = uint32([60, 1 hours, 1 days][_below(3)]);
+        policy.rescueBelowTarget = _chance(50);
         if (_chance(10)) policy.minFeedAnswer = uint128(_below(100_000e8));
         if (_chance(10)) policy.maxFeedAnswer = uint128(policy.minFeedAnswer + 1 + _below(100_000e8));
         if (_chance(10)) {
