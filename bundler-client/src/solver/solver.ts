@@ -354,7 +354,8 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
   const low = (i: number) => {
     const o = result.outcomes[i]
     const p = input.subAccounts[i]?.policy
-    return o !== undefined && p !== undefined && o.healthBefore < p.minHealth
+    // A rescue: below the band, or (autopilot, rescueBelowTarget) an in-band one below the target (issue 13).
+    return o !== undefined && p !== undefined && (o.healthBefore < p.minHealth || (o.triggered && o.healthBefore < p.targetHealth))
   }
   if (result.plan !== undefined && result.outcomes.some((o, i) => o.role !== "none" && low(i))) return result
   const { pre, policies, epochs } = ruleBookInputs(input)
@@ -514,7 +515,7 @@ function swapOutcome(
  */
 export function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions, assessed: readonly Account[]): Attempt {
   const work = new WorkingPortfolio(input, loanAsset, exclusions, assessed)
-  for (const a of work.accounts.filter((x) => x.low).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
+  for (const a of work.accounts.filter((x) => x.low || x.inBand).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
   // A swap rescue goes alone with the other rescues: boosts wait for the next operation (gas, and nothing that could
   // make the rescue revert rides along).
   const swapRescue = work.moves.some((m) => m.kind === "RepayWithCallback")
