@@ -92,4 +92,22 @@ describe("t50: the in-band rescue (rescueBelowTarget) in the solver", () => {
     expect(r.plan).toBeUndefined()
     expect(r.outcomes[0]?.triggered).toBe(false)
   })
+
+  it("over the module's structural limits (MAX_SUB_ACCOUNTS 8) the boost is left for the next operation before any in-band rescue (urgency: below the band, then in band below the target, then above it)", () => {
+    const sub = (k: number, health: number): SubAccountInput => ({
+      state: { id: `0x${k.toString(16).padStart(64, "0")}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / health, lltv: 0.86, price: 3000 },
+      policy: makePolicy({ rescueBelowTarget: true, pools: [POOL] }),
+      epoch: FRESH,
+      risk: { sigma: 0.6 },
+    })
+    const subs = [...Array.from({ length: 8 }, (_, k) => sub(k + 1, 1.25 + 0.01 * k)), sub(9, 1.9)]
+    // The boost parks its borrow in the pool; the rescues repay from idle funds.
+    const i: SolverInput = { now: NOW, subAccounts: subs, pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 0, withdrawable: 0 }], idle: { USDC: 1e6 }, costs: TEST_COSTS, mode: "autopilot" }
+    const r = solve(i)
+    expect(r.plan?.subAccounts).toHaveLength(8)
+    for (const o of r.outcomes.slice(0, 8)) expect(o.role, o.reason).toBe("target")
+    expect(r.outcomes[8]?.role).toBe("none")
+    expect(r.outcomes[8]?.reason).toMatch(/over the module's limits for one operation/)
+    expect(checkInputPlan(i, r.plan as NonNullable<typeof r.plan>).ok).toBe(true)
+  })
 })

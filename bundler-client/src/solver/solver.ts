@@ -201,12 +201,16 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     if (counters.length > 0) throw new SolverInputError(`epoch of ${s.state.id}: ${counters.join("; ")}`)
   }
   const { pre, policies, epochs } = ruleBookInputs(input)
-  // How urgent a target is (lower: more): below the band comes before above it; below, the lowest health relative to
-  // minHealth first; above, the highest.
+  // How urgent a target is (lower: more): below the band comes first, then (autopilot, rescueBelowTarget) an in-band
+  // rescue below the target, then above the band; below, the lowest health relative to minHealth first; in band, relative
+  // to the target; above, the highest.
+  const inBandMode = (input.mode ?? "autopilot") === "autopilot"
   const urgency = (i: number) => {
     const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
     const h = venueHealthOf(s.state)
-    return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
+    if (h < s.policy.minHealth) return h / s.policy.minHealth
+    if (inBandMode && s.policy.rescueBelowTarget === true && h < s.policy.targetHealth) return 1 + h / s.policy.targetHealth
+    return 2 + s.policy.maxHealth / h
   }
   const assessed = assessAll(input)
   const context: SearchContext = { input, loanAsset, pre, policies, epochs, urgency, attempts: 3 * input.subAccounts.length + 2, assessed }
