@@ -957,8 +957,11 @@ class Simulation {
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
-        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? this.capBoundExit(input, outcome(s.id).allowedHealth, t)
+        // Below the band, or (issue 13, rescueBelowTarget) in it below the target: the module takes a rescue there too,
+        // so the exit goes as soon as one is due (else the in-band rescues fed the pool into a grinding position and the
+        // exit never came: slowGrind, t50). A cap-bound exit only from below the band (the module's cap-bound rule).
+        if (!rescueDue(s) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
+        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? (outOfBand(s) === "low" ? this.capBoundExit(input, outcome(s.id).allowedHealth, t) : undefined)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
