@@ -172,7 +172,8 @@ export const DEFAULT_POOL = "0x00000000000000000000000000000000000000a1"
  * The default scenario (the "buffered" trader): one ETH/USDC Morpho-style market (LLTV 0.86) with 100,000 USDC
  * equity handed to automation over-collateralised at health 2.0 (above the band), 100,000 USDC in an allowed
  * ERC-4626 pool (1 bp entry/exit cost), band [1.15, 1.7] with target 1.4, tolerance 0.1 % over 24 h, tail drop
- * from the target (28.6 %), stop-loss at a 30 % drawdown, Chainlink-like oracle (1 h heartbeat, 0.5 % deviation), keeper polling every minute with a latency
+ * from the target (28.6 %), in-band rescues below the target (`rescueBelowTarget`, the autopilot's, issue 13), stop-loss
+ * at a 30 % drawdown, Chainlink-like oracle (1 h heartbeat, 0.5 % deviation), keeper polling every minute with a latency
  * of 2 blocks of 12 s, mainnet gas (1-100 gwei at 3,000 USD), jump prior 50 jumps/year of -4 % +- 4 %, market at 88 %
  * utilisation (borrow APR about 3.9 %), swaps through a 5 bp pool with 10M USDC of -2 % depth.
  */
@@ -193,6 +194,7 @@ export const DEFAULT_BACKTEST_CONFIG: BacktestConfig = {
     cooldown: 300,
     maxLossBps: 10,
     boostAllowed: true,
+    rescueBelowTarget: true,
     pools: [DEFAULT_POOL],
     tolerance: 0.001,
     horizon: 86_400,
@@ -234,8 +236,8 @@ export const TRADERS = {
 /**
  * The policy a strategy runs with, from the configured one (`policy`, merged with the sub-account's): the one place that
  * projects the owner's policy onto a strategy (review rr13u U3). The on-chain stop (`stopPrice`, `exitHealth`;
- * docs/stop-loss-exit.md) and the drawdown guard (`stopLoss`, `stopLossConfirmSeconds`) are the
- * autopilot's: for it `stopPrice`, configured relative to the path's first price (0.91: 91 % of it), is set in price
+ * docs/stop-loss-exit.md), the in-band rescue (`rescueBelowTarget`, issue 13: threshold is the naive band rule) and the
+ * drawdown guard (`stopLoss`, `stopLossConfirmSeconds`) are the autopilot's: for it `stopPrice`, configured relative to the path's first price (0.91: 91 % of it), is set in price
  * units (x `firstPrice`); every other strategy runs without any of these fields, together (`validatePolicy` refuses
  * `exitHealth` without `stopPrice`).
  *
@@ -255,7 +257,7 @@ export function strategyPolicy(policy: Policy, strategy: StrategyName, firstPric
 }
 
 /** Policy fields only the autopilot runs with ({@link strategyPolicy}). */
-const AUTOPILOT_ONLY = ["stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds"] as const satisfies readonly (keyof Policy)[]
+const AUTOPILOT_ONLY = ["stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds", "rescueBelowTarget"] as const satisfies readonly (keyof Policy)[]
 
 /** Trader names ({@link TRADERS}). */
 export type TraderName = keyof typeof TRADERS
@@ -270,7 +272,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
+const OPTIONAL_KEYS = new Set(["policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base

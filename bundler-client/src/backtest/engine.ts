@@ -876,7 +876,17 @@ class Simulation {
       const h = healthOf(s)
       return h < p.minHealth ? "low" : p.boostAllowed && !held(s) && h > p.maxHealth ? "high" : undefined
     }
-    if (!this.subs.some((s) => outOfBand(s) !== undefined || exitDue(s))) return undefined
+    // Issue 13, the in-band rescue (policy `rescueBelowTarget`, the autopilot's only: `strategyPolicy`): inside the band
+    // below the target the module lets the autopilot rescue, landing at least at the target (its own desired health when
+    // higher); threshold keeps the band trigger.
+    const belowTarget = (s: SubAccountState): boolean => {
+      const p = this.policies[s.id] as Policy
+      const h = healthOf(s)
+      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth
+    }
+    // A rescue is due: below the band, or in it below the target.
+    const rescueDue = (s: SubAccountState): boolean => outOfBand(s) === "low" || belowTarget(s)
+    if (!this.subs.some((s) => outOfBand(s) !== undefined || belowTarget(s) || exitDue(s))) return undefined
     // The solver's swap lane: a selling curve (swap deleverage) and, with `swap.boost: "swap"`, a buying curve (swap
     // boost) from the liquidity model, as the keeper reads them from QuoterV2.
     const { swap } = this.config
@@ -910,7 +920,8 @@ class Simulation {
     // where threshold, without the margin, is rescued). Then the keeper sends the rescue the module's own landing zone
     // allows (the plan threshold would send): it may revert if the price falls on during inclusion (base gas), and
     // otherwise lands inside the band.
-    if (mode === "autopilot" && solved.plan === undefined && this.subs.some((s) => outOfBand(s) === "low")) {
+    // The same for an in-band rescue (issue 13): its zone starts at the target, and the margin can empty it.
+    if (mode === "autopilot" && solved.plan === undefined && this.subs.some(rescueDue)) {
       const plain = solve(solverInput)
       if (plain.plan !== undefined) solved = plain
     }
@@ -946,14 +957,17 @@ class Simulation {
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
-        if (outOfBand(s) !== "low" || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
-        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? this.capBoundExit(input, outcome(s.id).allowedHealth, t)
+        // Below the band, or (issue 13, rescueBelowTarget) in it below the target: the module takes a rescue there too,
+        // so the exit goes as soon as one is due (else the in-band rescues fed the pool into a grinding position and the
+        // exit never came: slowGrind, t50). A cap-bound exit only from below the band (the module's cap-bound rule).
+        if (!rescueDue(s) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
+        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? (outOfBand(s) === "low" ? this.capBoundExit(input, outcome(s.id).allowedHealth, t) : undefined)
         if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
       // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
       // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
-      const rescue = solve(noBoost(aimed)).plan ?? (this.subs.some((s) => outOfBand(s) === "low") ? solve(noBoost(solverInput)).plan : undefined)
+      const rescue = solve(noBoost(aimed)).plan ?? (this.subs.some(rescueDue) ? solve(noBoost(solverInput)).plan : undefined)
       return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {

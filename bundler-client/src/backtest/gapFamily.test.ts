@@ -106,7 +106,8 @@ describe("gap families: the cap-bound rescue after a gap that holds (f13k, issue
   // later, where dfs-style (no caps) survives. With the module's cap-bound rule (SECURITY.md row 127) the solver sends
   // the cap-bound step (1.008 -> 1.13) and, after the cooldown, the rest (-> 1.4).
   it("threshold and autopilot not liquidated where dfs-style is not, on gapHold seed 1002 (FAILED before f13k: both liquidated)", () => {
-    const c = resolveBacktestConfig(TRADERS["no-idle"])
+    // Without the in-band rescue (t50), which keeps the autopilot above the band through this gap: the cap-bound step.
+    const c = resolveBacktestConfig({ ...TRADERS["no-idle"], policy: { ...TRADERS["no-idle"].policy, rescueBelowTarget: false } })
     const p = gapPath("gapHold", 1002)
     expect(runBacktest(p, c, "dfs-style").liquidations).toBe(0)
     for (const strategy of ["threshold", "autopilot"] as const) {

@@ -16,6 +16,10 @@ const T0 = 1_700_006_400
 const buffered = resolveBacktestConfig()
 const noIdle = resolveBacktestConfig(TRADERS["no-idle"])
 const noStop = resolveBacktestConfig({ policy: { stopLoss: null } })
+// Without the autopilot's in-band rescue (issue 13, t50; on by default): W2 and W3 test the drawdown guard's exits, which
+// need the position below its band; the in-band rescue now keeps it out of these states (measured in the tests below).
+const bufferedBandOnly = resolveBacktestConfig({ policy: { rescueBelowTarget: false } })
+const noStopBandOnly = resolveBacktestConfig({ policy: { stopLoss: null, rescueBelowTarget: false } })
 
 /**
  * Seeded (`seed`): 2 h calm at 3,000; `k` gaps of equal ratio making a total fall of `fall`, each over `gapMinutes`
@@ -41,7 +45,7 @@ describe("rr13w W2: the 'no exit inside a jump' rule switches the drawdown guard
   // over 30 minutes); here each step is a one-minute gap (-11.4 %, ten of them 7 h apart, -70 % in ~3 days). Every gap
   // is > minJump between two polls, so `jumping` skips the guard's exit and the buffers-first rescue lands the position
   // in band; the exit is only tried below the band, so it never comes: the pool is fed into the position at every gap,
-  // exactly threshold's behaviour. Measured on f13n 9241d20 (buffered): autopilot -122,624 = the autopilot without
+  // exactly threshold's behaviour. Measured on f13n 9241d20 (bufferedBandOnly): autopilot -122,624 = the autopilot without
   // stopLoss -122,624 = threshold -122,664; dfs-style -98,457. With `jumping` forced false (f13n's rule removed) the
   // same run ends -93,925. Over 15 paths (falls 50-70 %, 8-12 gaps, seeds 1-3) the rule costs 4,400-32,800 per path and
   // puts the autopilot below dfs-style on 12 of 15 (above it on all 15 without the rule).
@@ -51,9 +55,9 @@ describe("rr13w W2: the 'no exit inside a jump' rule switches the drawdown guard
   // path is the next gap: measured -93,925 (2 exits, the figure without f13n's rule), dfs-style -98,457.
   test("rr13w W2 (was: autopilot -122,624 = no-stop -122,624, dfs-style -98,457; -93,925 without f13n's jump rule; fixed w23: -93,925): expected the drawdown guard to cut exposure on a -70 % collapse made of one-minute gaps and end at least as rich as dfs-style", () => {
     const p = gapStairs(0.7, 10, 420, 7)
-    const a = runBacktest(p, buffered, "autopilot")
-    const off = runBacktest(p, noStop, "autopilot")
-    const dfs = runBacktest(p, buffered, "dfs-style")
+    const a = runBacktest(p, bufferedBandOnly, "autopilot")
+    const off = runBacktest(p, noStopBandOnly, "autopilot")
+    const dfs = runBacktest(p, bufferedBandOnly, "dfs-style")
     expect(a.stopLossTrips).toBeGreaterThan(0)
     expect(a.liquidations).toBe(0)
     expect(a.finalEquity).toBeGreaterThan(off.finalEquity + 10_000)
@@ -61,15 +65,15 @@ describe("rr13w W2: the 'no exit inside a jump' rule switches the drawdown guard
   })
   test("rr13w W2-b (was: 0 SellCollateral operations; 4 rebalances: one boost, then pool repayments of 29,279, 24,222 and 16,415 USDC, the guard tripped at 33.8 % between the first and second): expected at least one swap deleverage (the guard's exit) on the gap collapse", () => {
     const events: BacktestEvent[] = []
-    runBacktest(gapStairs(0.7, 10, 420, 7), buffered, "autopilot", { trace: (e) => events.push(e) })
+    runBacktest(gapStairs(0.7, 10, 420, 7), bufferedBandOnly, "autopilot", { trace: (e) => events.push(e) })
     expect(events.filter((e) => e.kind === "swap" && e.detail.includes("SellCollateral")).length).toBeGreaterThan(0)
   })
   it("held: the same collapse with each gap spread over 3 minutes (~4 % a minute): the guard's exit fires and ends richer than the autopilot without it and than threshold", () => {
     const p = gapStairs(0.7, 10, 420, 7, 3)
-    const a = runBacktest(p, buffered, "autopilot")
+    const a = runBacktest(p, bufferedBandOnly, "autopilot")
     expect(a.liquidations).toBe(0)
-    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, noStop, "autopilot").finalEquity + 10_000)
-    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, buffered, "threshold").finalEquity + 10_000)
+    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, noStopBandOnly, "autopilot").finalEquity + 10_000)
+    expect(a.finalEquity).toBeGreaterThan(runBacktest(p, bufferedBandOnly, "threshold").finalEquity + 10_000)
   })
 })
 
@@ -80,6 +84,7 @@ const pairConfig = resolveBacktestConfig(
   { subAccounts: [{ id: ID, asset: "ETH", lltv: 0.945, equity: 100_000, initialHealth: 1.05 }], policy: { minHealth: 1.02, targetHealth: 1.05, maxHealth: 1.1 }, risk: { initialSigma: 0.05, jumps: { intensity: 5, meanLog: -0.01, sigmaLog: 0.01 } } },
   buffered,
 )
+const pairBandOnly = resolveBacktestConfig({ policy: { rescueBelowTarget: false } }, pairConfig)
 
 
 describe("rr13w W3: on a correlated pair that depegs and stays, the tripped guard is inert and the pool is fed into the position", () => {
@@ -103,8 +108,8 @@ describe("rr13w W3: on a correlated pair that depegs and stays, the tripped guar
   test("rr13w W3 (was: autopilot -121,425 = threshold -121,425, dfs-style -82,072; guard tripped, 0 swaps, 48,445 from the pool after the trip; fixed w23: -119,537, a cap-bound sale with 10,476 from the pool): expected the tripped guard to reduce exposure by selling collateral, not add margin from the pool alone, and end richer than threshold", () => {
     const p = depegHold(0.12, 30, 51)
     const events: BacktestEvent[] = []
-    const a = runBacktest(p, pairConfig, "autopilot", { trace: (e) => events.push(e) })
-    const t = runBacktest(p, pairConfig, "threshold")
+    const a = runBacktest(p, pairBandOnly, "autopilot", { trace: (e) => events.push(e) })
+    const t = runBacktest(p, pairBandOnly, "threshold")
     expect(a.stopLossTrips).toBeGreaterThan(0)
     expect(a.liquidations).toBe(0)
     const trip = (events.find((e) => e.kind === "stop-loss") as BacktestEvent).time
@@ -124,8 +129,8 @@ describe("rr13w W3: on a correlated pair that depegs and stays, the tripped guar
   it("held (w3): a full exit at no cost at the tripped guard's first operation, of every unit ever held, still ends below dfs-style on the -12 % depeg that stays: the gap is made before the trip", () => {
     const p = depegHold(0.12, 30, 51)
     const events: BacktestEvent[] = []
-    const a = runBacktest(p, pairConfig, "autopilot", { trace: (e) => events.push(e) })
-    const dfs = runBacktest(p, pairConfig, "dfs-style")
+    const a = runBacktest(p, pairBandOnly, "autopilot", { trace: (e) => events.push(e) })
+    const dfs = runBacktest(p, pairBandOnly, "dfs-style")
     const trip = (events.find((e) => e.kind === "stop-loss") as BacktestEvent).time
     const first = events.find((e) => e.time > trip && (e.kind === "swap" || e.kind === "rebalance")) as BacktestEvent
     expect(first).toBeDefined()

@@ -88,6 +88,12 @@ export type DemoSettings = {
   band: { min: number; target: number; max: number }
   /** Let the keeper raise leverage above the band (Borrow + DepositToPool). Default true. */
   boostAllowed: boolean
+  /**
+   * Issue 13: the managed Safe's policies opt into the module's in-band rescue (`rescueBelowTarget`: due inside the band
+   * below the target). The demo's keeper runs in threshold mode, whose solver keeps the band trigger, so it plans no
+   * in-band rescue; an autopilot-mode keeper does. Default true.
+   */
+  rescueBelowTarget: boolean
   /** Require the ERC-7677 paymaster on chain (then self-pay is impossible). Default false. */
   requirePaymaster: boolean
   /** Cooldown between rebalances of a sub-account, seconds. Default 0. */
@@ -141,6 +147,7 @@ export const defaultDemoSettings: DemoSettings = {
   startHealth: 1.45,
   band: { min: 1.25, target: 1.45, max: 1.8 },
   boostAllowed: true,
+  rescueBelowTarget: true,
   requirePaymaster: false,
   cooldown: 0,
   selfPayBudgetEth: 0.1,
@@ -215,6 +222,7 @@ export function demoPolicy(market: Pick<DevnetMarket, "id" | "oracle">, pool: Ad
     maxEpochLossBps: settings.swapProtection ? 400 : 100,
     cooldown: settings.cooldown,
     boostAllowed: settings.boostAllowed,
+    rescueBelowTarget: settings.rescueBelowTarget,
     maxSlippageBps: settings.swapProtection ? settings.maxSlippageBps : 0,
     priceFeed: market.oracle,
     maxOracleAge: 3_600,

@@ -15,6 +15,7 @@ import { SwapRouteError } from "../swap/errors.js"
 import type { KeeperRiskSettings } from "./config.js"
 import { type AaveBorrowRefusal, type AaveSubAccountLimits, aaveUnreadLimits, readAaveLimits } from "./aaveLimits.js"
 import { AAVE_DEFAULT_CLOSE_FACTOR } from "../solver/liquidation.js"
+import { inBandRescueDue } from "./rescueDue.js"
 
 const WAD = 1e18
 
@@ -403,7 +404,7 @@ export async function readPortfolio(
         sub.swap = await readSwapCurve(client, { ...curve, decimals: sub.state.collateralDecimals }).catch(failed(`sell, fee ${swap.fee}`))
         // Further pools a rescue's sale may be split across, quoted only where one may follow (below the band).
         const others = (swap.fees ?? []).filter((fee) => fee !== swap.fee)
-        if (sub.swap !== undefined && s.band === "below" && others.length > 0) {
+        if (sub.swap !== undefined && (s.band === "below" || inBandRescueDue(s)) && others.length > 0) {
           const routes = await Promise.all(others.map((fee) => readSwapCurve(client, { ...curve, fee, decimals: sub.state.collateralDecimals }).catch(failed(`sell, fee ${fee}`))))
           sub.swapRoutes = routes.filter((r): r is SwapCurve => r !== undefined)
         }
@@ -496,7 +497,7 @@ function applyStops(chain: readonly ChainSubAccount[], subAccounts: readonly Sub
       exact: { price: s.price, stop: { stopPrice: stop.stopPrice, exitHealth: stop.exitHealth } },
     }
     const bound = bounds.subAccounts[id]
-    if (bound !== undefined && state !== 0n) bound.due = s.band === "below" || (state > 1n && s.health < state)
+    if (bound !== undefined && state !== 0n) bound.due = s.band === "below" || inBandRescueDue(s) || (state > 1n && s.health < state)
   })
 }
 
@@ -944,6 +945,8 @@ function subAccountInputOf(s: ChainSubAccount, decimals: Record<string, number>,
       maxLossBps: s.policy.maxLossBps,
       maxEpochLossBps: s.policy.maxEpochLossBps,
       boostAllowed: s.policy.boostAllowed,
+      // Issue 13: the owner's in-band rescue (the solver plans it in autopilot mode; its rule check passes it on).
+      ...(s.policy.rescueBelowTarget === true ? { rescueBelowTarget: true } : {}),
       maxSlippageBps: s.policy.maxSlippageBps,
       pools: s.policy.pools.map((p) => p.toLowerCase()),
       tolerance: risk.tolerance,
@@ -998,7 +1001,7 @@ function chainBoundsOf(
           borrowable: borrowable[s.subAccount.toLowerCase()],
           price: s.price,
           maxSlippageBps: s.policy.maxSlippageBps,
-          due: s.band === "below" || (s.band === "above" && s.policy.boostAllowed),
+          due: s.band === "below" || inBandRescueDue(s) || (s.band === "above" && s.policy.boostAllowed),
           ...aaveBoundsOf(aaveLimits[s.subAccount.toLowerCase()]),
           // One Safe's sub-accounts on one Aave adapter are one Aave account: they share its LTV room.
           ...(aaveLimits[s.subAccount.toLowerCase()]?.ltvBorrowable !== undefined ? { ltvAccount: s.policy.adapter.toLowerCase() } : {}),

@@ -34,6 +34,7 @@ import { type PendingStore, StateWriteError, StoreFencedError, failureRun, state
 import type { VolatilityFeed } from "./volatilityFeed.js"
 import { RescueInfeasibleError } from "./errors.js"
 import { type VenueName, venueOf } from "./venue.js"
+import { mayAct } from "./rescueDue.js"
 
 /**
  * The solver's cost model the keeper uses: the configured gas price and native token price.
@@ -738,7 +739,7 @@ export class SafeStep {
     // A sub-account whose oracle fails the module's oracle checks (stale, zero, out of bounds) is left out like one
     // whose oracle reverts: every plan listing it would revert. The fleet's batched read (one eth_call for every Safe)
     // gets the feeds judged only when a plan may follow (a sub-account out of band): a calm fleet costs no more reads.
-    const judge = read === undefined || read0.chain.some((s) => s.band !== "inside")
+    const judge = read === undefined || read0.chain.some(mayAct)
     // The given snapshot's feeds at its block through the caller's pinned reads (the fleet's); a fresh read's through ours.
     const raw = judge ? await excludeFailingOracles((read && reads) || clients.publicClient, read0, config.deployment) : read0
     // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
@@ -773,7 +774,8 @@ export class SafeStep {
     this.reportDegraded(rt, snapshot)
     this.reportAaveDust(rt, block, snapshot, venues)
     this.reportAaveBorrowRefusal(rt, snapshot, venues)
-    const outOfBand = snapshot.chain.some((s) => s.band !== "inside")
+    // Out of band, or (issue 13) due for an in-band rescue: a plan may follow.
+    const outOfBand = snapshot.chain.some(mayAct)
     if (!outOfBand) rt.triggerBlock = undefined
     else if (rt.triggerBlock === undefined) {
       rt.triggerBlock = snapshot.blockNumber

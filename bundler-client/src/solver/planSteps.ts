@@ -43,7 +43,11 @@ type Target = { i: number; s: SubAccountState; policy: Policy; snap: Checkpoint;
 function beginTarget(w: WorkingPortfolio, a: Account): Target | undefined {
   const i = a.index
   const p = w.sub(i).policy
-  const side = a.low ? `below band (health ${fmt(a.h0)} < ${fmt(p.minHealth)})` : `above band (health ${fmt(a.h0)} > ${fmt(p.maxHealth)})`
+  const side = a.low
+    ? `below band (health ${fmt(a.h0)} < ${fmt(p.minHealth)})`
+    : a.inBand
+      ? `below target in band (health ${fmt(a.h0)} < ${fmt(p.targetHealth)}, rescueBelowTarget)`
+      : `above band (health ${fmt(a.h0)} > ${fmt(p.maxHealth)})`
   const excluded = w.exclusions.targets.get(i)
   if (excluded !== undefined) w.reasons[i] = `${side} but the module would reject a plan for it (${excluded})`
   else if (a.blocked !== undefined) w.reasons[i] = `${side} but ${a.blocked}`
@@ -358,7 +362,8 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
   // that gains at least MIN_BAND_GAP (cap-bound rescue), and the next block another, instead of waiting to be liquidated.
   let capBound = false
   const saved = a.capTotal
-  if (best === undefined) {
+  // Cap-bound: below the band only (module `_capBound`: an in-band rescue lands in its zone or not at all).
+  if (best === undefined && a.low) {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap
@@ -410,6 +415,9 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const t = beginTarget(w, a)
   if (t === undefined) return
   const { i, s, policy, snap } = t
+  // A rescue from below the band, or (issue 13, rescueBelowTarget) from inside it below the target.
+  const below = a.low ? "below band" : "below target in band"
+  const edge = a.low ? policy.minHealth : policy.targetHealth
   const { results, goal, swaps, best, capBound, lossRefused, saved } = chooseFunding(w, a, t)
   if (best === undefined) {
     const furthest = results.filter((r) => r.lossOk).sort((u, v) => v.reached - u.reached)[0]
@@ -420,18 +428,18 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
     // fit the loss limits even alone keeps the reasons below ("no valid plan").
     if (!t.planWasEmpty && lossRefused && fitsAlone(w, i)) {
       w.reasons[i] =
-        `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but the plan's loss room (maxLossBps ${policy.maxLossBps} of what it moves, ` +
+        `${below} (health ${fmt(a.h0)} < ${edge}) but the plan's loss room (maxLossBps ${policy.maxLossBps} of what it moves, ` +
         `maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000} of each listed sub-account's equity) is used by the more urgent rescues of this operation; ` +
         `${LOSS_ROOM_LEFT}`
       return
     }
     const swapNote = results.map((r) => r.note ?? r.swapRefusal).find((x) => x !== undefined)
     if (furthest === undefined) {
-      w.reasons[i] = `below band but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
+      w.reasons[i] = `${below} but touching it would exceed a loss limit (maxLossBps ${policy.maxLossBps}, maxEpochLossBps ${policy.maxEpochLossBps ?? 10_000}); no valid plan`
       return
     }
     w.reasons[i] =
-      `below band (health ${fmt(a.h0)} < ${policy.minHealth}) but funds and caps reach only ${fmt(furthest.reached)} < ${fmt(a.lo)}` +
+      `${below} (health ${fmt(a.h0)} < ${edge}) but funds and caps reach only ${fmt(furthest.reached)} < ${fmt(a.lo)}` +
       (swapNote ? ` (${swapNote})` : swaps ? "" : "; no swap lane (maxSlippageBps 0 or no quoted pool)") +
       `; no valid plan: the module refuses any plan that leaves it below its landing zone (HealthOutOfBand / HealthOutsideLandingZone), so it cannot be sent partially or split over operations`
     return
@@ -445,7 +453,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   const benefit = (pBefore - pAfter) * liquidationLoss(s)
   if (w.mode === "autopilot" && pBefore <= policy.tolerance && a.h0 >= a.tailFloor && benefit < cost) {
     w.restore(snap)
-    w.reasons[i] = `below band but liquidation risk ${pct(pBefore)} is within tolerance and the benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
+    w.reasons[i] = `${below} but liquidation risk ${pct(pBefore)} is within tolerance and the benefit ${fmt(benefit)} < cost ${fmt(cost)}; skipped`
     return
   }
   const buffers = results[0] as FundingResult
@@ -458,7 +466,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
           : `; buffers alone reach only ${fmt(buffers.reached)}`
         : `; buffers could not (they reach ${fmt(buffers.reached)})`
   w.reasons[i] =
-    `below band: deleverage ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}) from ${chosen.sources.join(", ")}` +
+    `${below}: deleverage ${fmt(a.h0)} -> ${fmt(reached)} (risk target ${fmt(a.riskHealth)}) from ${chosen.sources.join(", ")}` +
     (capBound ? `; cap-bound rescue (${fmt(chosen.moved)} of maxAmountPerRebalance ${fmt(policy.maxAmountPerRebalance)}; below the landing zone ${fmt(a.lo)}, the rest next block)` : "") +
     (chosen.note ? `; ${chosen.note}` : "") +
     `${compared}; cost ${fmt(cost)}; P(liq) ${pct(pBefore)} -> ${pct(pAfter)}`
@@ -552,7 +560,7 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
           : `in band (health ${fmt(a.h0)} in [${fmt(p.minHealth)}, ${fmt(p.maxHealth)}]); no trigger`
     return {
       id: s.id,
-      triggered: a.low || a.high,
+      triggered: a.low || a.high || a.inBand,
       role: w.roles[i] as "target" | "source" | "none",
       healthBefore: a.h0,
       healthAfter: healthOf(after),
@@ -561,7 +569,7 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
       liquidationProbabilityBefore: w.probability(i, a.h0),
       liquidationProbabilityAfter: w.probability(i, healthOf(after)),
       riskHealth: a.riskHealth,
-      goalHealth: a.low || a.high ? a.desired : Number.NaN,
+      goalHealth: a.low || a.high || a.inBand ? a.desired : Number.NaN,
       allowedHealth: { min: a.lo, max: a.hi },
       ...(a.capBound === true && w.roles[i] === "target" ? { capBound: true as const } : {}),
       reason,

@@ -189,6 +189,8 @@ export function toRuleInput(params: CheckPlanParameters, subs: readonly SubAccou
         minFeedAnswer: 0n,
         maxFeedAnswer: 0n,
         pools: policy.pools as Address[],
+        // Issue 13: the in-band rescue the owner opted into (module `_trigger`, `landingZone`); omitted: false.
+        ...(policy.rescueBelowTarget === true ? { rescueBelowTarget: true } : {}),
       },
       state: {
         loanToken: s.loanAsset as Address,

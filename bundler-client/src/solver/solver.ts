@@ -201,12 +201,16 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     if (counters.length > 0) throw new SolverInputError(`epoch of ${s.state.id}: ${counters.join("; ")}`)
   }
   const { pre, policies, epochs } = ruleBookInputs(input)
-  // How urgent a target is (lower: more): below the band comes before above it; below, the lowest health relative to
-  // minHealth first; above, the highest.
+  // How urgent a target is (lower: more): below the band comes first, then (autopilot, rescueBelowTarget) an in-band
+  // rescue below the target, then above the band; below, the lowest health relative to minHealth first; in band, relative
+  // to the target; above, the highest.
+  const inBandMode = (input.mode ?? "autopilot") === "autopilot"
   const urgency = (i: number) => {
     const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
     const h = venueHealthOf(s.state)
-    return h < s.policy.minHealth ? h / s.policy.minHealth : 2 + s.policy.maxHealth / h
+    if (h < s.policy.minHealth) return h / s.policy.minHealth
+    if (inBandMode && s.policy.rescueBelowTarget === true && h < s.policy.targetHealth) return 1 + h / s.policy.targetHealth
+    return 2 + s.policy.maxHealth / h
   }
   const assessed = assessAll(input)
   const context: SearchContext = { input, loanAsset, pre, policies, epochs, urgency, attempts: 3 * input.subAccounts.length + 2, assessed }
@@ -354,7 +358,8 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
   const low = (i: number) => {
     const o = result.outcomes[i]
     const p = input.subAccounts[i]?.policy
-    return o !== undefined && p !== undefined && o.healthBefore < p.minHealth
+    // A rescue: below the band, or (autopilot, rescueBelowTarget) an in-band one below the target (issue 13).
+    return o !== undefined && p !== undefined && (o.healthBefore < p.minHealth || (o.triggered && o.healthBefore < p.targetHealth))
   }
   if (result.plan !== undefined && result.outcomes.some((o, i) => o.role !== "none" && low(i))) return result
   const { pre, policies, epochs } = ruleBookInputs(input)
@@ -514,7 +519,7 @@ function swapOutcome(
  */
 export function solveOnce(input: SolverInput, loanAsset: string, exclusions: Exclusions, assessed: readonly Account[]): Attempt {
   const work = new WorkingPortfolio(input, loanAsset, exclusions, assessed)
-  for (const a of work.accounts.filter((x) => x.low).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
+  for (const a of work.accounts.filter((x) => x.low || x.inBand).sort((x, y) => x.h0 - y.h0)) deleverage(work, a)
   // A swap rescue goes alone with the other rescues: boosts wait for the next operation (gas, and nothing that could
   // make the rescue revert rides along).
   const swapRescue = work.moves.some((m) => m.kind === "RepayWithCallback")

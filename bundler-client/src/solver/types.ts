@@ -220,6 +220,15 @@ export type Policy = {
   /** Whether the module may raise this sub-account's leverage (Borrow / WithdrawCollateral). */
   boostAllowed: boolean
   /**
+   * On chain (module `Policy.rescueBelowTarget`, issue 13): the sub-account is also due inside its band below
+   * `targetHealth` (an in-band rescue landing in `landingZone`'s in-band branch, [max(target, health + (target - min) / 2),
+   * target + (max - target) / 2]; every cap, loss bound, count and cooldown applying). The solver plans such a rescue
+   * in autopilot mode only (threshold mode keeps the band trigger); its own rule check passes the flag to the rule book
+   * in every mode, as the module judges it. Undefined or false: due only below `minHealth` (or above `maxHealth` with
+   * `boostAllowed`).
+   */
+  rescueBelowTarget?: boolean | undefined
+  /**
    * Largest shortfall of a swap's output against its oracle value, in bps (the module's on-chain minimum); 0 or
    * undefined: this sub-account never swaps.
    */

@@ -45,8 +45,15 @@ export type Account = {
   index: number
   epoch: EpochState
   h0: number
+  /** Below its band (health < minHealth): a rescue, cap-bound when the caps fall short. */
   low: boolean
   high: boolean
+  /**
+   * Autopilot mode, policy `rescueBelowTarget` (issue 13): inside its band below the target, due for an in-band rescue
+   * landing in the module's in-band zone (never cap-bound: that is for a sub-account below its band only). False in
+   * threshold mode, without the flag, and when that zone (less the margins) is empty: then nothing lands, as on chain.
+   */
+  inBand: boolean
   blocked: string | undefined
   capTotal: number
   /** Set by the deleverage step when its rescue is cap-bound (`SubAccountOutcome.capBound`). */
@@ -113,11 +120,12 @@ export type Checkpoint = {
 }
 
 /**
- * Step 1, per sub-account: is it below or above its band, is it blocked (cooldown, epoch caps), how much may move, and
- * which health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
- * sub-account's landing zone, at least half way from the breached edge to the target; any other sub-account only toward
- * its target), shrunk by {@link HEALTH_MARGIN} and the landing margin, then paced towards the top of that interval as the
- * epoch's rebalances run out.
+ * Step 1, per sub-account: is it below or above its band (or, autopilot mode with policy `rescueBelowTarget`, inside it
+ * below the target: an in-band rescue, issue 13), is it blocked (cooldown, epoch caps), how much may move, and which
+ * health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
+ * sub-account's landing zone, at least half way from the breached edge to the target, an in-band rescue's at least the
+ * target; any other sub-account only toward its target), shrunk by {@link HEALTH_MARGIN} and the landing margin, then
+ * paced towards the top of that interval as the epoch's rebalances run out.
  *
  * @returns The sub-account's {@link Account}.
  */
@@ -136,31 +144,45 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const up = 1 / (1 - thresholdFloorGap(s.state))
   const low = h0 < p.minHealth
   const high = p.boostAllowed && h0 > p.maxHealth
+  const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
+  const t = p.targetHealth
+  // Issue 13, the in-band rescue (module `_trigger` with rescueBelowTarget): autopilot mode only, and only when the
+  // in-band landing zone has room once the landing margins are taken (it is empty close under the target when the lower
+  // band is wider than the upper one: the module lands nothing there, the keeper waits for a lower health).
+  let inBand = false
+  let inBandZone: [number, number] = [0, 0]
+  if (mode === "autopilot" && p.rescueBelowTarget === true && !low && h0 < t) {
+    const [zl, zh] = landingZone(p, h0)
+    inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN]
+    inBand = inBandZone[0] <= inBandZone[1]
+  }
+  const rescue = low || inBand
   let blocked: string | undefined
   // Module (review rr13t T1): a rescue from below minHealth while the on-chain stop is engaged is exempt from the cooldown.
   const rescueUnderStop = low && p.exitHealth !== undefined && stopEngaged({ state: s.state, policy: p })
   if (!rescueUnderStop && s.epoch.lastRebalance !== undefined && now < s.epoch.lastRebalance + p.cooldown) blocked = `cooling down (${now - s.epoch.lastRebalance} s of ${p.cooldown} s)`
   // Module: only a due sub-account spends a rebalance, so a capped one can still give (toward its target).
-  else if ((low || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
+  else if ((rescue || high) && epoch.rebalancesInEpoch + 1 > p.maxRebalancesPerEpoch) blocked = `epoch rebalance cap ${p.maxRebalancesPerEpoch} reached`
   else if (epoch.gasInEpoch + costs.baseGas > p.maxGasPerEpoch) blocked = "epoch gas cap reached"
   const capTotal = Math.max(0, Math.min(p.maxAmountPerRebalance, p.maxAmountPerEpoch - epoch.amountInEpoch)) * CAP_SLACK
   if (!blocked && capTotal <= 0) blocked = "epoch amount cap reached"
   const horizonYears = p.horizon / SECONDS_PER_YEAR
   const tailFloor = mode === "threshold" ? 0 : policyTailFloorHealth(s.risk, p)
-  const riskHealth = mode === "threshold" ? p.targetHealth : policyRiskHealth(low ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, p)
+  const riskHealth = mode === "threshold" ? p.targetHealth : policyRiskHealth(rescue ? p.tolerance * hysteresis : p.tolerance, s.risk, horizonYears, p)
   // Rule 3: a triggered sub-account lands in its landing zone; any other only moves toward its target, not past it.
-  // `landingMargin` keeps the aim that far inside those limits, for the price move until inclusion.
+  // `landingMargin` keeps the aim that far inside those limits, for the price move until inclusion. An in-band rescue's
+  // zone starts at or above the target (its lower edge is not capped at the target as a below-band one's is).
   const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
-  const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
-  const t = p.targetHealth
-  let lo = low || high ? Math.min(zoneLow * grow, t) * up + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow * up, hf0) + HEALTH_MARGIN : h0 * up
-  let hi = low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
+  let lo = inBand ? inBandZone[0] : low || high ? Math.min(zoneLow * grow, t) * up + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow * up, hf0) + HEALTH_MARGIN : h0 * up
+  let hi = inBand ? inBandZone[1] : low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
-  const clipped = Math.min(Math.max(riskHealth * up, lo), hi)
-  const budgetUsed = mode === "autopilot" && low ? rescuePace(epoch.rebalancesInEpoch, p, now) : 0
+  // An in-band rescue's zone starts at the target, where the risk health often is (the tail floor): aimed a margin above
+  // its lower edge, so the funding's rounding does not leave it under (a below-band zone's edge is below the target).
+  const clipped = Math.min(Math.max(riskHealth * up, inBand ? lo + HEALTH_MARGIN : lo), hi)
+  const budgetUsed = mode === "autopilot" && rescue ? rescuePace(epoch.rebalancesInEpoch, p, now) : 0
   const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
-  return { index, epoch, h0, low, high, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
+  return { index, epoch, h0, low, high, inBand, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
 }
 
 /**
@@ -478,7 +500,7 @@ export class WorkingPortfolio {
       // The module's allowance counts only due sub-accounts' moves (RebalanceLib._settle); the solver's due moves stay
       // inside their landing zones, so inside each one's cap (HealthLib.maxMoveToHealth).
       const account = this.account(i)
-      if (!account.low && !account.high) continue
+      if (!account.low && !account.high && !account.inBand) continue
       const dc = ((this.collateral[i] as number) - s.state.collateral) * s.state.price
       const dd = (this.debt[i] as number) - s.state.debt
       if (dc > 0) into += dc
@@ -735,7 +757,7 @@ export class WorkingPortfolio {
   canSource(j: number, target: number): boolean {
     const a = this.account(j)
     const p = this.sub(j).policy
-    return j !== target && !this.exclusions.sources.has(j) && this.roles[j] !== "target" && a.blocked === undefined && p.boostAllowed && !a.low && !a.high
+    return j !== target && !this.exclusions.sources.has(j) && this.roles[j] !== "target" && a.blocked === undefined && p.boostAllowed && !a.low && !a.high && !a.inBand
   }
 
   /** The lowest health a source may be taken down to: its risk health clipped into its allowed interval. */

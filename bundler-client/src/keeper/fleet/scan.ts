@@ -12,6 +12,7 @@ import { BlockStateUnavailableError, isStateRefusal } from "./blockReads.js"
 import { limiter } from "./limit.js"
 import { SETTLE_BOUND, type SettleBound, callBlockNumber, waitHeadPast } from "../settle.js"
 import type { FleetStore } from "./store.js"
+import { mayAct } from "../rescueDue.js"
 
 export { SETTLE_BOUND, type SettleBound }
 
@@ -342,7 +343,8 @@ export function stepReason(
   // A Safe whose only sub-accounts are unreadable still gets a step on a change: it alerts them (feed-broken).
   if (state.subAccounts.length === 0 && state.unreadable.length === 0) return undefined
   if (current !== previous) return "changed"
-  if (state.subAccounts.some((s) => s.band !== "inside")) return "out-of-band"
+  // Out of band, or (issue 13) due for an in-band rescue.
+  if (state.subAccounts.some(mayAct)) return "out-of-band"
   // Spread the periodic refresh over the blocks: each Safe on its own phase.
   const phase = Number.parseInt(state.safe.slice(2, 10), 16) % refreshEveryBlocks
   if (Number(block % BigInt(refreshEveryBlocks)) === phase) return "refresh"

@@ -20,6 +20,7 @@ import { notAuthorized } from "./scan.js"
 import { writePendingRecord } from "../store.js"
 import type { StateSnapshots } from "../stateFile.js"
 import { type FleetStore, applySharedRuntime, dryRunFleetStore, sharedRuntimeOf } from "./store.js"
+import { mayAct } from "../rescueDue.js"
 
 const SEND_SLOTS_HELP = "This worker's send slots: fleet.sendConcurrency, halved when the bundler or paymaster does not answer in time, grown back by one per window of accepted sends."
 
@@ -296,7 +297,7 @@ export class FleetStep {
       }
       // Aave sub-accounts' reserve limits and repayable debt, read only when a plan may follow (a sub-account out of
       // band; the module refuses any other plan), so a calm fleet costs no more reads; unknown if the read fails.
-      const planMayFollow = state.subAccounts.some((s) => s.band !== "inside")
+      const planMayFollow = state.subAccounts.some(mayAct)
       // A block the node no longer serves (a step in a backlog): bound at `latest`, or no Aave borrow, recorded degraded
       // (`aave-limits`, review rr11g G2; it was swallowed, and a donor borrowed past the reserve).
       const degraded: DegradedRead[] = []
