@@ -219,6 +219,30 @@ contract RescueBelowTargetTest is Fixture {
         assertEq(module.getEpochUsage(safe, wethId).rebalances, 2);
     }
 
+    /// Residual (SECURITY.md row 150): an in-band rescue starts the cooldown like any rescue, so a fall below minHealth
+    /// within `cooldown` of it waits for it (CooldownActive), where without the flag (no in-band rescue before) that
+    /// rescue was accepted at once. Only a stop-exit is exempt (review rr13t T1); the in-band rescue left the position
+    /// higher (1.45) when the fall began.
+    function test_FlagOn_InBandRescueStartsTheCooldownOfALaterRescueFromBelowTheBand() public {
+        Policy memory policy = _policy(true);
+        policy.cooldown = 600;
+        setPolicyFor(safe, policy);
+        uint256 snapshot = vm.snapshotState();
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.45e18)));
+        uint256 first = block.timestamp;
+        vm.warp(first + 12);
+        _setHealth(1.15e18);
+        _expectExec(
+            _repayPlan(_repayToReach(1.4e18)),
+            abi.encodeWithSelector(ILeverageModule.CooldownActive.selector, wethId, first + 600)
+        );
+        // The same fall without the in-band rescue before it: rescued at once.
+        vm.revertToState(snapshot);
+        vm.warp(first + 12);
+        _setHealth(1.15e18);
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.4e18)));
+    }
+
     /// maxRebalancesPerEpoch counts in-band rescues: with 1, the second of the epoch (after a new fall) is refused
     /// EpochRebalanceCapExceeded(id, 2, 1); the next epoch it is accepted.
     function test_FlagOn_MaxRebalancesPerEpochApplies() public {
