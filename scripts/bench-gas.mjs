@@ -265,7 +265,15 @@ const report = {
     "forge call trace of each handleOps (scripts/gas-sections.mjs): lane totals are the handleOps call's gas; " +
     "sections per lane, and per scenario the keeper lane minus the owner lane per section",
   notes: [
-    "2026-12-05 (main after gasF was merged, one bench run; these are the figures above): gasF cuts the engine's own " +
+    "2026-12-05 (branch m50 on main ad88c63, issue 13's Policy.rescueBelowTarget, one bench run; these are the figures " +
+      "above): the flag costs about 71 gas per listed sub-account and operation (sections: load +25, readPointer's " +
+      "extra word and _trigger's floor; vet +45, the 22-word Policy's memory; post-state +1), no other change since " +
+      "gasF. Overhead 1 sub-account 94,550 -> 94,621 first, 94,560 -> 94,631 later, cooled 108,560 -> 108,631, all " +
+      "cold 116,060 -> 116,131 (floor 55,660, work above it 60,400 -> 60,471); 3 sub-accounts 240,253 -> 240,468 " +
+      "first, 240,283 -> 240,498 later, all cold 287,783 -> 287,998; per extra sub-account 72,852 -> 72,924 first, " +
+      "72,862 -> 72,934 later, all cold 85,862 -> 85,934; swap deleverage 520,520 -> 520,592 first, 444,133 -> " +
+      "444,205 later; boost 482,874 -> 482,971. Targets (30,000 / 45,000 / 30,000) not met.",
+    "2026-12-05 (main after gasF was merged, one bench run; the figures until rescueBelowTarget): gasF cuts the engine's own " +
       "work above the floor without removing a check (SECURITY.md row 149): the collateral slot looked up only for the " +
       "kinds that book on it, _checkInflowsUsed and _flowTally read their scratch without bounds checks, _holdings " +
       "returns the collateral token count (no _firstOf walks after it), plan actions and a callback's inner actions " +

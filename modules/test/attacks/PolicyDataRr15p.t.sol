@@ -53,7 +53,7 @@ contract PolicyDataRr15pTest is AttackBase {
         p.pools = new address[](0);
     }
 
-    /// @dev `p` with field `k` (0-19, declaration order, pools excluded) at its type's maximum.
+    /// @dev `p` with field `k` (0-20, declaration order, pools excluded) at its type's maximum.
     function _setMax(Policy memory p, uint256 k) internal pure {
         if (k == 0) p.adapter = address(type(uint160).max);
         else if (k == 1) p.minHealth = type(uint64).max;
@@ -71,9 +71,10 @@ contract PolicyDataRr15pTest is AttackBase {
         else if (k == 13) p.maxOracleDeviationBps = type(uint16).max;
         else if (k == 14) p.boostAllowed = true;
         else if (k == 15) p.maxSlippageBps = type(uint16).max;
-        else if (k == 16) p.maxAmountPerRebalance = type(uint128).max;
-        else if (k == 17) p.maxAmountPerEpoch = type(uint128).max;
-        else if (k == 18) p.minFeedAnswer = type(uint128).max;
+        else if (k == 16) p.rescueBelowTarget = true;
+        else if (k == 17) p.maxAmountPerRebalance = type(uint128).max;
+        else if (k == 18) p.maxAmountPerEpoch = type(uint128).max;
+        else if (k == 19) p.minFeedAnswer = type(uint128).max;
         else p.maxFeedAnswer = type(uint128).max;
     }
 
@@ -82,7 +83,7 @@ contract PolicyDataRr15pTest is AttackBase {
     /// so no field's bits reach a neighbour's and no reader keeps a stale memory word.
     function test_RR15P_EveryFieldAtItsMaximumAloneAndTogetherReadsBack() public {
         Policy memory all = _zeroPolicy();
-        for (uint256 k; k < 20; ++k) {
+        for (uint256 k; k < 21; ++k) {
             Policy memory p = _zeroPolicy();
             _setMax(p, k);
             _setMax(all, k);

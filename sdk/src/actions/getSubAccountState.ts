@@ -75,7 +75,11 @@ export type SubAccountState = MarketState &
     subAccount: Hex
     policy: Policy
     epochUsage: EpochUsage
-    /** Where health sits against the policy band: "below" and, with boostAllowed, "above" let a keeper act. */
+    /**
+     * Where health sits against the policy band: "below" and, with boostAllowed, "above" let a keeper act. With
+     * `policy.rescueBelowTarget` a keeper may also act on "inside" below `policy.targetHealth` (an in-band rescue, module
+     * rule 1): `band` does not say so; the rule book's `due` (sdk/src/rules/planRules.ts) does.
+     */
     band: "below" | "inside" | "above"
     /** Whether `liquidationPrice` is a price of this collateral that liquidates the account (see the type's doc). */
     liquidationPriceKnown: boolean

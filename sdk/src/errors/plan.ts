@@ -38,12 +38,15 @@ export class MixedLoanTokensError extends BaseError {
 }
 
 export type NoTriggerErrorType = NoTriggerError & { name: "NoTriggerError" }
-/** Every touched sub-account is inside its band, so the module refuses to churn (module error `NoTrigger`). */
+/**
+ * No touched sub-account is due, so the module refuses to churn (module error `NoTrigger`): each is inside its band (at
+ * or above its targetHealth when its policy sets `rescueBelowTarget`).
+ */
 export class NoTriggerError extends BaseError {
   constructor({ cause }: Cause = {}) {
     super("No touched sub-account is outside its health band, so there is nothing to rebalance.", {
       cause,
-      metaMessages: ["A plan must touch a sub-account with health < minHealth, or > maxHealth when boostAllowed and no stop-loss holds (price above the re-arm price), or < exitHealth while its stop-loss is engaged (price <= stopPrice)."],
+      metaMessages: ["A plan must touch a sub-account with health < minHealth, or < targetHealth with rescueBelowTarget (an in-band rescue, landing in [max(targetHealth, health + (targetHealth - minHealth) / 2), targetHealth + (maxHealth - targetHealth) / 2]), or > maxHealth when boostAllowed and no stop-loss holds (price above the re-arm price), or < exitHealth while its stop-loss is engaged (price <= stopPrice)."],
       name: "NoTriggerError",
     })
   }
