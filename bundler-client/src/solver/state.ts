@@ -155,15 +155,17 @@ export function landingZone(policy: { minHealth: number; targetHealth: number; m
  * @param gas - Execution gas of the rebalance.
  * @param lossPpb - The rebalance's loss in parts per billion of the sub-account's equity before it.
  * @param due - It was due (spends a rebalance of the epoch's count).
- * @param belowBand - It ended below its band (a cap-bound step): it starts no cooldown (module `_recordUsage`, review rr13v V1).
+ * @param noCooldown - It starts no cooldown although due (module `_recordUsage`): it ended below its band (a cap-bound
+ *   step, review rr13v V1), or it was an in-band rescue (due inside its band below the target under
+ *   `rescueBelowTarget`, issue 13).
  * @returns The new bookkeeping.
  */
-export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0, due = true, belowBand = false): EpochState {
+export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0, due = true, noCooldown = false): EpochState {
   const e = effectiveEpoch(epoch, epochLength, now)
   // Module (_recordUsage): a sub-account that was not due starts no cooldown and spends no rebalance count; a due one
-  // that ended below its band (a cap-bound step) spends its count but starts no cooldown.
+  // that ended below its band (a cap-bound step) or was rescued from inside it spends its count but starts no cooldown.
   return {
-    lastRebalance: due && !belowBand ? now : epoch.lastRebalance,
+    lastRebalance: due && !noCooldown ? now : epoch.lastRebalance,
     epoch: e.epoch,
     amountInEpoch: e.amountInEpoch + amount,
     rebalancesInEpoch: e.rebalancesInEpoch + (due ? 1 : 0),

@@ -1596,7 +1596,14 @@ library RebalanceLib {
         // amount, gas and loss still count.
         // Nor does a cap-bound step that leaves it below its band (review rr13v V1): the next rescue of the same fall
         // (the next cap-bound step, or the one into the band) is not held back by its cooldown.
-        uint40 lastRebalance = run.due && run.healthAfter >= policy.minHealth ? uint40(block.timestamp) : uint40(usage >> 32);
+        // Nor does an in-band rescue (`Policy.rescueBelowTarget`: due from inside the band below the target, no stop
+        // engaged; issue 13, SECURITY.md row 150): a gap right after it is rescued from below the band at once, as
+        // without the flag. It is still held by a cooldown another rescue started, and cannot repeat without a fall:
+        // it lands at least the target and half the lower band higher (`landingZone`).
+        uint256 before = run.healthBefore;
+        bool inBand = before >= policy.minHealth && before < policy.targetHealth && run.stop <= 1;
+        uint40 lastRebalance =
+            run.due && !inBand && run.healthAfter >= policy.minHealth ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
         if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 

@@ -109,8 +109,9 @@ contract RescueBelowTargetTest is Fixture {
         _expectExec(_repayPlan(_repayToReach(1.35e18)), abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));
     }
 
-    /// With the flag the same sub-account is due: a rescue landing in its zone [1.4, 1.55] is accepted, counted
-    /// (rebalances + 1) and starts the cooldown (lastRebalance = now); nothing but the debt and the pool moved.
+    /// With the flag the same sub-account is due: a rescue landing in its zone [1.4, 1.55] is accepted and counted
+    /// (rebalances + 1); it starts no cooldown (lastRebalance unchanged: a gap right after it is rescued at once);
+    /// nothing but the debt and the pool moved.
     function test_FlagOn_InBandRescue_LandsInTheZone_AndIsRecorded() public {
         uint256 before = _health();
         (uint256 low, uint256 high) = _zone(_policy(true), before);
@@ -130,7 +131,7 @@ contract RescueBelowTargetTest is Fixture {
         assertEq(debtBefore - _state().debt, amount, "the debt repaid");
         EpochUsage memory usage = module.getEpochUsage(safe, wethId);
         assertEq(usage.rebalances, 1, "counted as a rebalance");
-        assertEq(usage.lastRebalance, block.timestamp, "the cooldown starts");
+        assertEq(usage.lastRebalance, 0, "an in-band rescue starts no cooldown");
         assertEq(usage.amountMoved, amount, "charged the move");
     }
 
@@ -200,14 +201,17 @@ contract RescueBelowTargetTest is Fixture {
         _expectOutsideZone(_policy(true), _repayToReach(1.41e18));
     }
 
-    /// The cooldown applies to an in-band rescue (it is not exempt like a rescue under an engaged stop): a second one
-    /// 12 s after the first, after a new fall to 1.3, is refused CooldownActive(id, first + cooldown), then accepted.
-    function test_FlagOn_CooldownApplies() public {
+    /// The cooldown another rescue started holds an in-band rescue (it is not exempt like a rescue under an engaged
+    /// stop): after a rescue from below the band (1.1 -> 1.45), a fall to 1.3 12 s later is refused
+    /// CooldownActive(id, first + cooldown), then accepted; that in-band rescue does not restart the cooldown.
+    function test_FlagOn_CooldownOfABelowBandRescue_HoldsAnInBandRescue() public {
         Policy memory policy = _policy(true);
         policy.cooldown = 600;
         setPolicyFor(safe, policy);
+        _setHealth(1.1e18);
         executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.45e18)));
         uint256 first = block.timestamp;
+        assertEq(module.getEpochUsage(safe, wethId).lastRebalance, first, "a rescue from below the band starts the cooldown");
         vm.warp(first + 12);
         _setHealth(1.3e18);
         _expectExec(
@@ -216,31 +220,26 @@ contract RescueBelowTargetTest is Fixture {
         );
         vm.warp(first + 600);
         executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.45e18)));
-        assertEq(module.getEpochUsage(safe, wethId).rebalances, 2);
+        EpochUsage memory usage = module.getEpochUsage(safe, wethId);
+        assertEq(usage.rebalances, 2);
+        assertEq(usage.lastRebalance, first, "the in-band rescue did not restart it");
     }
 
-    /// Residual (SECURITY.md row 150): an in-band rescue starts the cooldown like any rescue, so a fall below minHealth
-    /// within `cooldown` of it waits for it (CooldownActive), where without the flag (no in-band rescue before) that
-    /// rescue was accepted at once. Only a stop-exit is exempt (review rr13t T1); the in-band rescue left the position
-    /// higher (1.45) when the fall began.
-    function test_FlagOn_InBandRescueStartsTheCooldownOfALaterRescueFromBelowTheBand() public {
+    /// Issue 13 (SECURITY.md row 150): an in-band rescue starts no cooldown, so a fall below minHealth right after it
+    /// (12 s, within `cooldown`) is rescued at once, as it is without the flag (no in-band rescue before); before this
+    /// rule the in-band rescue held it CooldownActive for the whole cooldown.
+    function test_FlagOn_InBandRescue_DoesNotDelayALaterRescueFromBelowTheBand() public {
         Policy memory policy = _policy(true);
         policy.cooldown = 600;
         setPolicyFor(safe, policy);
-        uint256 snapshot = vm.snapshotState();
         executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.45e18)));
         uint256 first = block.timestamp;
         vm.warp(first + 12);
         _setHealth(1.15e18);
-        _expectExec(
-            _repayPlan(_repayToReach(1.4e18)),
-            abi.encodeWithSelector(ILeverageModule.CooldownActive.selector, wethId, first + 600)
-        );
-        // The same fall without the in-band rescue before it: rescued at once.
-        vm.revertToState(snapshot);
-        vm.warp(first + 12);
-        _setHealth(1.15e18);
         executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.4e18)));
+        EpochUsage memory usage = module.getEpochUsage(safe, wethId);
+        assertEq(usage.rebalances, 2, "both counted");
+        assertEq(usage.lastRebalance, first + 12, "the rescue from below the band starts the cooldown");
     }
 
     /// maxRebalancesPerEpoch counts in-band rescues: with 1, the second of the epoch (after a new fall) is refused
