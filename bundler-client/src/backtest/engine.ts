@@ -436,7 +436,12 @@ class Simulation {
   /** One poll of every open sub-account's band-rule shadow ({@link Simulation.shadows}). */
   private observeShadows(): void {
     for (const s of this.subs) {
-      if (!(s.debt > 0)) continue
+      // No debt (never opened, or liquidated in full): no band-rule position to shadow; one starts at the next open.
+      if (!(s.debt > 0)) {
+        this.shadows.delete(s.id)
+        this.shadowHealth.delete(s.id)
+        continue
+      }
       let shadow = this.shadows.get(s.id)
       if (shadow === undefined) this.shadows.set(s.id, (shadow = new BandRuleShadow()))
       const h = shadow.observe((s.price * this.collateralIndex) / this.debtIndex, healthOf(s), this.policies[s.id] as Policy)
