@@ -91,8 +91,9 @@ export class VolatilityFeed {
 /**
  * Issue 13 (helper s50): `input` with each sub-account's `boostFloorHealth` set to its band-rule shadow after observing
  * this read (`rt.bandShadow`, created at a sub-account's first read with its health then; oracle price as the factor,
- * interest ignored: it moves both positions alike within a poll and the shadow resets at each band edge). A sub-account
- * without debt has no shadow (dropped, so a reopened position starts a new one).
+ * interest ignored: a band-rule position's debt grows with it, so the shadow reads a little high between resets, a
+ * conservative floor; observing the same read twice changes nothing). A sub-account without debt has no shadow
+ * (dropped, so a reopened position starts a new one). In memory only: after a restart each shadow starts again.
  *
  * @param rt - The Safe's runtime (its `bandShadow` map is updated).
  * @param input - The solver input read now (oracle prices and policies).
