@@ -114,8 +114,12 @@ export type BacktestConfig = {
   idle: Record<string, number>
   /** Oracle model: a new price is published after `heartbeatSeconds` or a move of `deviationBps`. */
   oracle: { heartbeatSeconds: number; deviationBps: number }
-  /** Keeper model: it polls every `pollSeconds`; its plan lands `latencyBlocks` x `blockSeconds` later. */
-  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number }
+  /**
+   * Keeper model: it polls every `pollSeconds`; its plan lands `latencyBlocks` x `blockSeconds` later. `boostFloor`
+   * (autopilot; default true): the keeper's band-rule shadow (`BandRuleShadow`, issue 13, helper s50) is each boost's
+   * landing floor (`SubAccountInput.boostFloorHealth`); false: no floor (main before s50).
+   */
+  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined }
   /** Gas and boost-value assumptions the solver decides with (`gasPrice`: the mean of `gas`). */
   costs: CostModel
   /** Gas actually paid: a fee distribution (`GAS_MARKETS.mainnet` 1-100 gwei, or `l2`). */
@@ -272,7 +276,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
+const OPTIONAL_KEYS = new Set(["keeper.boostFloor", "policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base

@@ -9,6 +9,7 @@ import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, stopHolds } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
+import { BandRuleShadow } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
@@ -231,6 +232,13 @@ class Simulation {
   private readonly previousPoll: Record<string, number> = {}
   /** Poll time at which the current run of jumping polls ({@link Simulation.jumping}) of each asset began; absent outside a jump. */
   private readonly jumpSince: Record<string, number> = {}
+  /**
+   * The autopilot's band-rule shadow of each sub-account (issue 13, helper s50; `keeper.boostFloor`, default on): the
+   * health a band-rule position would hold on the same prices, observed at each poll (interest folded in as the
+   * collateral and debt indexes move), and the last value observed, each boost's landing floor.
+   */
+  private readonly shadows = new Map<string, BandRuleShadow>()
+  private readonly shadowHealth = new Map<string, number>()
   /** Time the drawdown guard last tripped (undefined while never tripped). */
   private trippedAt: number | undefined
   private k = 0
@@ -393,6 +401,7 @@ class Simulation {
           if (!jump) delete this.jumpSince[a]
           else if (this.jumpSince[a] === undefined) this.jumpSince[a] = t
         }
+        if (this.strategy === "autopilot" && config.keeper.boostFloor !== false) this.observeShadows()
         this.pending = this.liquidatorFirst(this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t))
       }
       let value = 0
@@ -422,6 +431,23 @@ class Simulation {
     r.spanSeconds = (ts[n - 1] as number) - (ts[0] as number)
     r.apy = r.spanSeconds >= MIN_APY_SPAN_SECONDS && r.initialEquity > 0 ? r.netPnl / r.initialEquity / (r.spanSeconds / SECONDS_PER_YEAR) : null
     return r
+  }
+
+  /** One poll of every open sub-account's band-rule shadow ({@link Simulation.shadows}). */
+  private observeShadows(): void {
+    for (const s of this.subs) {
+      // No debt (never opened, or liquidated in full): no band-rule position to shadow; one starts at the next open.
+      if (!(s.debt > 0)) {
+        this.shadows.delete(s.id)
+        this.shadowHealth.delete(s.id)
+        continue
+      }
+      let shadow = this.shadows.get(s.id)
+      if (shadow === undefined) this.shadows.set(s.id, (shadow = new BandRuleShadow()))
+      const h = shadow.observe((s.price * this.collateralIndex) / this.debtIndex, healthOf(s), this.policies[s.id] as Policy)
+      if (h === undefined) this.shadowHealth.delete(s.id)
+      else this.shadowHealth.set(s.id, h)
+    }
   }
 
   /**
@@ -909,6 +935,9 @@ class Simulation {
       // No boost while the stop holds: `solve` masks it (withStopHeld), as for the live keeper.
       const policy = policies[s.id] as Policy
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices.
+      const floor = mode === "autopilot" ? this.shadowHealth.get(s.id) : undefined
+      if (floor !== undefined) input.boostFloorHealth = floor
       if (!swap.enabled || !(s.collateral > 0)) return input
       const pool = this.swapPool(s.collateralAsset)
       const pm = this.market(s.collateralAsset)

@@ -81,7 +81,10 @@ describe("hs49: a staircase of gaps liquidates the autopilot where threshold and
       expect(threshold.result.liquidations).toBe(0)
       expect(threshold.result.finalEquity).toBe(run(p, "threshold", bandOnly).result.finalEquity)
       expect(autopilot.result.liquidations).toBe(0)
-      expect(autopilot.result.minHealth).toBeGreaterThan(1.14)
+      // 1.147-1.151 before s50's boost floor; with it the first boost lands at 1.401 (the band-rule shadow, 1.4, x the
+      // landing margin), not at 1.400, so no noise-driven in-band rescue to 1.527 follows and the first gap takes the
+      // autopilot to 1.12 (threshold's 1.12 too).
+      expect(autopilot.result.minHealth).toBeGreaterThan(1.1)
       const rescue = autopilot.landed.find((e) => (e.time - T0) / 60 > 600 && (e.time - T0) / 60 < 840) as BacktestEvent
       expect(rescue).toBeDefined()
       expect(rescue.healthBefore).toBeGreaterThan(buffered.policy.minHealth)

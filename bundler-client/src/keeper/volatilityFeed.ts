@@ -1,6 +1,9 @@
 import type { Logger } from "pino"
 import type { KeeperMetrics } from "./metrics.js"
 import { TrendEstimator } from "../risk/trend.js"
+import { BandRuleShadow } from "../solver/bandShadow.js"
+import { venueHealthOf } from "../solver/state.js"
+import type { SolverInput } from "../solver/types.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import type { SafeRuntime } from "./runtime.js"
@@ -14,7 +17,9 @@ import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility
  * is then narrowed by the inclusion margin and a falling trend becomes the `inclusionDrift` the solver plans at
  * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with. A
  * sub-account whose last swap rescue failed short of its repayment (`rt.shortfallFallSeconds`, shortfall.ts) has its
- * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands.
+ * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands. In autopilot
+ * mode each sub-account's band-rule shadow (`rt.bandShadow`, issue 13, helper s50) is fed the same price read and
+ * becomes its boost floor ({@link withBandShadow}).
  */
 export class VolatilityFeed {
   constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
@@ -68,7 +73,7 @@ export class VolatilityFeed {
     rt.lastSeen = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
     if (input.mode === "threshold") return { ...snapshot, input }
     const blockSeconds = rt.blockSeconds ?? 12
-    const live = withInclusionMargin(input, blockSeconds)
+    const live = withInclusionMargin(withBandShadow(rt, input), blockSeconds)
     // A sub-account whose last swap rescue failed short of its repayment: its fall over the delay that rescue really
     // took (issue 13 rr13 F6), until one of its plans lands; every other sub-account keeps the live window.
     const falls = shortfallFallSecondsOf(rt, input.subAccounts.map((s) => s.state.id))
@@ -76,8 +81,37 @@ export class VolatilityFeed {
     const subAccounts = live.subAccounts.map((x, i) => {
       const fall = falls.get(x.state.id.toLowerCase())
       const sub = input.subAccounts[i]
-      return fall === undefined || sub === undefined ? x : (withInclusionMargin({ ...input, subAccounts: [sub] }, blockSeconds, undefined, fall).subAccounts[0] ?? x)
+      const floor = x.boostFloorHealth === undefined ? {} : { boostFloorHealth: x.boostFloorHealth }
+      return fall === undefined || sub === undefined ? x : { ...(withInclusionMargin({ ...input, subAccounts: [sub] }, blockSeconds, undefined, fall).subAccounts[0] ?? x), ...floor }
     })
     return { ...snapshot, input: { ...live, subAccounts } }
+  }
+}
+
+/**
+ * Issue 13 (helper s50): `input` with each sub-account's `boostFloorHealth` set to its band-rule shadow after observing
+ * this read (`rt.bandShadow`, created at a sub-account's first read with its health then; oracle price as the factor,
+ * interest ignored: a band-rule position's debt grows with it, so the shadow reads a little high between resets, a
+ * conservative floor; observing the same read twice changes nothing). A sub-account without debt has no shadow
+ * (dropped, so a reopened position starts a new one). In memory only: after a restart each shadow starts again.
+ *
+ * @param rt - The Safe's runtime (its `bandShadow` map is updated).
+ * @param input - The solver input read now (oracle prices and policies).
+ * @returns The input with `boostFloorHealth` on each sub-account with debt.
+ */
+export function withBandShadow(rt: Pick<SafeRuntime, "bandShadow">, input: SolverInput): SolverInput {
+  return {
+    ...input,
+    subAccounts: input.subAccounts.map((sub) => {
+      const id = sub.state.id.toLowerCase()
+      if (!(sub.state.debt > 0)) {
+        rt.bandShadow.delete(id)
+        return sub
+      }
+      let shadow = rt.bandShadow.get(id)
+      if (shadow === undefined) rt.bandShadow.set(id, (shadow = new BandRuleShadow()))
+      const floor = shadow.observe(sub.state.price, venueHealthOf(sub.state), sub.policy)
+      return floor === undefined ? sub : { ...sub, boostFloorHealth: floor }
+    }),
   }
 }

@@ -71,3 +71,7 @@ export {
   PlanExecutionError,
   SolverInputError,
 } from "./errors.js"
+export {
+  type BandShadowPolicy,
+  BandRuleShadow,
+} from "./bandShadow.js"

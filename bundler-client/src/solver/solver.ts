@@ -167,7 +167,9 @@ export function atInclusion(input: SolverInput): SolverInput {
       // check's health before stay one figure.
       // Aave's base-currency figures (`aaveBase`) are the read price's too: dropped (the rule book rebuilds from the frame).
       const state = { ...s.state, collateral, price: s.state.price * f, ...equity, health: undefined, aaveBase: undefined }
-      return { ...s, state: s.state.health === undefined ? state : { ...state, health: venueHealthOf(state) } }
+      // The boost floor (the band rule's health) moves with the price as the position's own health does.
+      const floor = s.boostFloorHealth === undefined ? {} : { boostFloorHealth: s.boostFloorHealth * f }
+      return { ...s, ...floor, state: s.state.health === undefined ? state : { ...state, health: venueHealthOf(state) } }
     }),
   }
 }

@@ -415,6 +415,14 @@ export type SubAccountInput = {
    * (`withInclusionMargin`).
    */
   inclusionDrift?: number | undefined
+  /**
+   * Off-chain (issue 13, helper s50): the lowest health a boost of this sub-account may land at, health units at
+   * `state.price`: the band rule's health on the same prices (`BandRuleShadow`), so the autopilot never boosts below
+   * where a band-rule position rests. Applies to a sub-account above its band only: its boost's landing floor becomes
+   * max(its own, boostFloorHealth x e^landingMargin); when that is above the landing zone's top (less the margins) it
+   * is not boosted (`blocked`, reason "boost floor ..."). Moved with the price by `atInclusion`. Undefined: no floor.
+   */
+  boostFloorHealth?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */
   swap?: SwapCurve | undefined
   /**

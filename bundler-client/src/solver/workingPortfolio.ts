@@ -177,6 +177,14 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   let hi = inBand ? inBandZone[1] : low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
+  // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`,
+  // the keeper's `BandRuleShadow`) by the landing margin; none when the zone's top is under that floor.
+  const floor = s.boostFloorHealth
+  if (high && floor !== undefined && floor > 0 && Number.isFinite(floor)) {
+    const floorLo = floor * grow * up + HEALTH_MARGIN
+    if (floorLo > hi) blocked ??= `boost floor ${floorLo.toFixed(4)} (band rule's health ${floor.toFixed(4)}) above the landing zone's top ${hi.toFixed(4)}`
+    lo = Math.max(lo, Math.min(floorLo, hi))
+  }
   // An in-band rescue's zone starts at the target, where the risk health often is (the tail floor): aimed a margin above
   // its lower edge, so the funding's rounding does not leave it under (a below-band zone's edge is below the target).
   const clipped = Math.min(Math.max(riskHealth * up, inBand ? lo + HEALTH_MARGIN : lo), hi)

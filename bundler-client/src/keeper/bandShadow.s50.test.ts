@@ -1,0 +1,82 @@
+import { Writable } from "node:stream"
+import { pino } from "pino"
+import { describe, expect, it } from "vitest"
+import { solve } from "../solver/solver.js"
+import { applyPlan, healthOf } from "../solver/state.js"
+import { makePolicy, TEST_COSTS } from "../solver/testing.js"
+import type { SolverInput } from "../solver/types.js"
+import { KeeperMetrics } from "./metrics.js"
+import type { PortfolioSnapshot } from "./portfolio.js"
+import { newSafeRuntime } from "./runtime.js"
+import { defaultVolatilitySettings } from "./volatility.js"
+import { VolatilityFeed } from "./volatilityFeed.js"
+
+/*
+ * Issue 13, helper s50: the live keeper keeps the band rule's health per sub-account on its price reads
+ * (`rt.bandShadow`) and passes it as the boost floor (`boostFloorHealth`), as the backtester's autopilot does.
+ */
+
+const SUB = `0x${"b".repeat(64)}`
+const POOL = "0x00000000000000000000000000000000000000a1"
+const T0 = 1_700_000_000
+
+/** Buffered sub-account, band 1.15 / 1.4 / 1.7 with boosts, at oracle `price` with health `health`. */
+function snapshot(price: number, health: number, t: number, block: number, mode: "autopilot" | "threshold" = "autopilot"): PortfolioSnapshot {
+  const input: SolverInput = {
+    now: t,
+    subAccounts: [
+      {
+        state: { id: SUB, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * price * 0.86) / health, lltv: 0.86, price },
+        policy: makePolicy({ pools: [POOL], minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: true, cooldown: 0 }),
+        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+        risk: { sigma: 0.6 },
+      },
+    ],
+    pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }],
+    idle: {},
+    costs: TEST_COSTS,
+    mode,
+  }
+  return { input, timestamp: t, blockNumber: BigInt(block) } as unknown as PortfolioSnapshot
+}
+
+function feedAndRuntime() {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+  const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+  return { feed, rt }
+}
+
+describe("s50: the keeper's band-rule shadow is the boost floor", () => {
+  it("first read 1.45 at 3,000: floor 1.45; the autopilot later at 1.55 and a 15 % rise (1.7825, threshold's 1.6675 in band): the floor is 1.6675 and the solved boost does not land below it; without the feed's floor it lands under it", () => {
+    const { feed, rt } = feedAndRuntime()
+    const first = feed.apply(rt, snapshot(3000, 1.45, T0, 1000))
+    expect(first.input.subAccounts[0]?.boostFloorHealth).toBeCloseTo(1.45, 9)
+    const risen = feed.apply(rt, snapshot(3450, 1.55 * 1.15, T0 + 60, 1005))
+    const sub = risen.input.subAccounts[0]
+    expect(sub?.boostFloorHealth).toBeCloseTo(1.45 * 1.15, 9)
+    const landed = (i: SolverInput) => {
+      const plan = solve(i).plan
+      return plan === undefined ? undefined : healthOf(applyPlan({ subAccounts: i.subAccounts.map((s) => s.state), pools: i.pools, idle: i.idle }, plan).subAccounts[0] as Parameters<typeof healthOf>[0])
+    }
+    const floored = landed(risen.input)
+    if (floored !== undefined) expect(floored).toBeGreaterThanOrEqual(1.45 * 1.15)
+    const free = landed({ ...risen.input, subAccounts: risen.input.subAccounts.map((s) => ({ ...s, boostFloorHealth: undefined })) })
+    expect(free).toBeDefined()
+    expect(free as number).toBeLessThan(1.45 * 1.15)
+  })
+
+  it("the shadow resets to the target where the band rule would rebalance (read above maxHealth), is dropped without debt, and threshold mode gets no floor", () => {
+    const { feed, rt } = feedAndRuntime()
+    feed.apply(rt, snapshot(3000, 1.6, T0, 1000))
+    // 1.6 x 1.1 = 1.76 > 1.7: the band rule boosts back to 1.4.
+    expect(feed.apply(rt, snapshot(3300, 1.9, T0 + 60, 1005)).input.subAccounts[0]?.boostFloorHealth).toBe(1.4)
+    expect(rt.bandShadow.has(SUB.toLowerCase())).toBe(true)
+    const closed = snapshot(3300, 1.9, T0 + 120, 1010)
+    ;(closed.input.subAccounts[0] as { state: { debt: number } }).state.debt = 0
+    expect(feed.apply(rt, closed).input.subAccounts[0]?.boostFloorHealth).toBeUndefined()
+    expect(rt.bandShadow.has(SUB.toLowerCase())).toBe(false)
+    const { feed: f2, rt: rt2 } = feedAndRuntime()
+    expect(f2.apply(rt2, snapshot(3000, 1.6, T0, 1000, "threshold")).input.subAccounts[0]?.boostFloorHealth).toBeUndefined()
+  })
+})
