@@ -3,12 +3,12 @@
  * (one ABI-encoded `Case` per line, layout from the test contract's `caseLayout` ABI), judges each with the SDK's
  * `checkRebalanceRules`, compares with what the real module did (accepted, or its custom error decoded with the
  * module's ABI: same name and arguments; `ActionFailed`: same index) and prints `mismatches K of N; accepted A; skipped
- * S; fee pools F (accepted FA); missing <names>` (F: cases whose plan names a pool with a fee read on either side) (the forge test asserts K = 0, and over 1,000 cases or more that no named error of the rule book
+ * S; fee pools F (accepted FA); missing <names>` (F: cases whose plan names a pool with a fee read on either side) (the forge test asserts K = 0, and over 1,500 cases or more that no named error of the rule book
  * was missed). The verdict histogram goes to reports/rules-differential.json, every mismatch to
  * reports/rules-differential-mismatches.json. The in-band rescue cases (issue 13, `Policy.rescueBelowTarget`; the
  * case's `tag`, absent from older case files) get their own histogram per tag (`inBand` in the JSON, and in the report
  * `in-band <tag>: <verdict> <n>, ...`) and `in-band gaps none`, or the tags that never met their expected verdict
- * ({@link inBandExpected}; the forge test asserts none over 1,000 cases or more).
+ * ({@link inBandExpected}; the forge test asserts none over 1,500 cases or more).
  *
  * Usage: tsx --conditions=@levpilot/source scripts/rules-differential.ts <cases file> <test artifact json>
  */

@@ -172,18 +172,22 @@ contract RescueBelowTargetAttacksTest is AttackBase {
 
     /* (d) A NOT-DUE SUB-ACCOUNT PADDED NEXT TO AN IN-BAND RESCUE */
 
+    /// WETH (sub-account 0) and WBTC (1) each repaid from the USDC pool: `wethAmount` and `wbtcAmount` (USDC base units).
+    function _poolRepays(uint256 wethAmount, uint256 wbtcAmount) internal view returns (Action[] memory actions) {
+        actions = new Action[](4);
+        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), wethAmount);
+        actions[1] = action(ActionKind.Repay, 0, address(0), wethAmount);
+        actions[2] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), wbtcAmount);
+        actions[3] = action(ActionKind.Repay, 1, address(0), wbtcAmount);
+    }
+
     /// WBTC without the flag at 1.3 (in band, not due): lifted past its target (to 1.45, nearer the target than it was)
     /// next to WETH's in-band rescue. Refused HealthCrossedTarget(wbtcId, before, landed, 1.4).
     function test_Attack_NotDueLiftedPastItsTargetNextToAnInBandRescueIsRefused() public {
         _setWbtcHealth(1.3e18);
         uint256 wbtcBefore = healthOf(safe, wbtcMarket);
-        uint256 wethAmount = _repayToReach(1.45e18);
         uint256 wbtcAmount = _wbtcRepayToReach(1.45e18);
-        Action[] memory actions = new Action[](4);
-        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), wethAmount);
-        actions[1] = action(ActionKind.Repay, 0, address(0), wethAmount);
-        actions[2] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), wbtcAmount);
-        actions[3] = action(ActionKind.Repay, 1, address(0), wbtcAmount);
+        Action[] memory actions = _poolRepays(_repayToReach(1.45e18), wbtcAmount);
         _expectRefusedWith(
             plan2(wethId, wbtcId, actions),
             abi.encodeWithSelector(
@@ -223,13 +227,8 @@ contract RescueBelowTargetAttacksTest is AttackBase {
         wbtcId = setPolicy(_flagged(defaultPolicy(wbtcMarket, address(usdcVault))));
         _setWbtcHealth(1.45e18);
         uint256 wbtcBefore = healthOf(safe, wbtcMarket);
-        uint256 wethAmount = _repayToReach(1.45e18);
         uint256 wbtcAmount = _wbtcRepayToReach(1.5e18);
-        Action[] memory actions = new Action[](4);
-        actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), wethAmount);
-        actions[1] = action(ActionKind.Repay, 0, address(0), wethAmount);
-        actions[2] = action(ActionKind.WithdrawFromPool, 1, address(usdcVault), wbtcAmount);
-        actions[3] = action(ActionKind.Repay, 1, address(0), wbtcAmount);
+        Action[] memory actions = _poolRepays(_repayToReach(1.45e18), wbtcAmount);
         _expectRefusedWith(
             plan2(wethId, wbtcId, actions),
             abi.encodeWithSelector(
