@@ -921,7 +921,9 @@ class Simulation {
     const belowTarget = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy
       const h = healthOf(s)
-      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth
+      // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50).
+      const shadow = this.shadowHealth.get(s.id)
+      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth && (shadow === undefined || h < shadow)
     }
     // A rescue is due: below the band, or in it below the target.
     const rescueDue = (s: SubAccountState): boolean => outOfBand(s) === "low" || belowTarget(s)

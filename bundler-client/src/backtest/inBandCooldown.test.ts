@@ -6,18 +6,20 @@ import { calm, lcg, minutePath } from "./paths.testing.js"
 
 /*
  * Issue 13 (SECURITY.md row 150; module `_recordUsage`): an in-band rescue starts no cooldown, so a gap right after it
- * is rescued from below the band at once. Path: 6 h calm at 3,000; a one-minute dip of 12 % (the autopilot, resting at
- * about 1.53, falls to 1.35, under its target 1.4: an in-band rescue lands it at 1.55); three minutes after the dip a
- * one-minute gap of 28 % takes it below the band (1.12). With the default cooldown (300 s) the rescue of that gap lands
- * 3 minutes after the in-band rescue; with the cooldown started by the in-band rescue (the bookkeeping before this rule,
- * seen failing) it waited 360 s.
+ * is rescued from below the band at once. Path: 6 h calm at 3,000; a one-minute gap of 20 % (both strategies rescued:
+ * threshold to 1.40, the autopilot to about 1.48); 4 h later another 20 % (threshold rescued from 1.12 to 1.40, so the
+ * band rule's health, the autopilot's shadow, is 1.40; the autopilot at 1.19 is inside its band under it: an in-band
+ * rescue); three minutes later a one-minute gap of 28 % takes it below the band. With the default cooldown (300 s) the
+ * rescue of that gap lands 3 minutes after the in-band rescue; with the cooldown started by the in-band rescue (the
+ * bookkeeping before this rule, seen failing) it waited the cooldown out.
  */
 const T0 = 1_700_000_000
 
 function path(seed: number) {
   const r = lcg(seed)
   let ps = calm(360, 3000, r)
-  ps = [...ps, ...calm(3, (ps.at(-1) as number) * 0.88, r)]
+  ps = [...ps, ...calm(240, (ps.at(-1) as number) * 0.8, r)]
+  ps = [...ps, ...calm(3, (ps.at(-1) as number) * 0.8, r)]
   ps = [...ps, ...calm(240, (ps.at(-1) as number) * 0.72, r)]
   return minutePath(ps, T0)
 }

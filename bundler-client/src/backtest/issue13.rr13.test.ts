@@ -200,9 +200,12 @@ describe("rr13 F6: no idle buffer, held-out crash45 (suite generator, seed 30202
 
   it("fixed (b13b): after the first rescue reverts short of its fixed repayment, the next is planned for the fall over the delay it really took, lands, and the autopilot is not liquidated (dfs-style min health 1.129)", () => {
     const events: BacktestEvent[] = []
-    const autopilot = run(p(), noIdle, "autopilot", (e) => events.push(e))
+    // The mechanism needs a rescue from below the band: the band rule alone (since the shadow-gated in-band rescue
+    // starts the no-idle autopilot at its target, it is not taken below the band here, and not liquidated either).
+    const autopilot = run(p(), noIdleBandOnly, "autopilot", (e) => events.push(e))
     const dfs = run(p(), noIdle, "dfs-style")
     expect(autopilot.liquidations).toBe(0)
+    expect(run(p(), noIdle, "autopilot").liquidations).toBe(0)
     expect(dfs.liquidations).toBe(0)
     const short = /RepayWithCallback.*needs \d+ of USDC but the Safe holds \d+ \(ActionFailed\)/
     const firstShort = events.findIndex((e) => e.kind === "rejected" && short.test(e.detail))

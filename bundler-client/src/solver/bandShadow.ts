@@ -6,7 +6,8 @@
  * cannot see the band rule's health (it depends on the path), so the keeper and the backtester keep this shadow per
  * sub-account and pass it to the solver as the boost floor (`SubAccountInput.boostFloorHealth`).
  *
- * The shadow is the health a band-rule position would hold: it starts at the first health observed, moves with the
+ * The shadow is the health a band-rule position would hold: it starts at the first health observed (at least the
+ * target), moves with the
  * collateral's price (at fixed collateral and debt, health is proportional to the collateral price; a caller may fold
  * interest into the factor, collateral index / debt index, as the backtester does), and is reset to `targetHealth`
  * whenever it is observed below `minHealth`, or (with `boostAllowed`) above `maxHealth`: where the band rule would be
@@ -35,7 +36,10 @@ export class BandRuleShadow {
     if (!(factor > 0) || !Number.isFinite(factor)) return this.last
     if (this.base === undefined) {
       if (!(health > 0)) return undefined
-      this.base = { health, factor }
+      // Its start: the health observed, at least the target (the band rule's history is unknown: a keeper restarted on
+      // a position below its target, or a trader starting there, assumes the band rule rests at its target, the higher
+      // floor, so an in-band rescue is not withheld and a boost is not lowered; issue 13, helper bk50's gate).
+      this.base = { health: Math.max(health, policy.targetHealth), factor }
     }
     const h = this.base.health * (factor / this.base.factor)
     if (h < policy.minHealth || (policy.boostAllowed && h > policy.maxHealth)) this.base = { health: policy.targetHealth, factor }

@@ -421,6 +421,8 @@ export type SubAccountInput = {
    * where a band-rule position rests. Applies to a sub-account above its band only: its boost's landing floor becomes
    * max(its own, boostFloorHealth x e^landingMargin); when that is above the landing zone's top (less the margins) it
    * is not boosted (`blocked`, reason "boost floor ..."). Moved with the price by `atInclusion`. Undefined: no floor.
+   * It also gates the autopilot's in-band rescue (`rescueBelowTarget`): planned only while health is below it (helper
+   * bk50: rescuing on every dip under the target churned against the boosts).
    */
   boostFloorHealth?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */

@@ -151,7 +151,12 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // band is wider than the upper one: the module lands nothing there, the keeper waits for a lower health).
   let inBand = false
   let inBandZone: [number, number] = [0, 0]
-  if (mode === "autopilot" && p.rescueBelowTarget === true && !low && h0 < t) {
+  // Only below the band rule's health when it is known (`boostFloorHealth`, the shadow): the autopilot rescues in band
+  // where a band-rule position would be higher, not on every dip under the target (helper bk50: a 12 % swing rescued in
+  // band on each dip and boosted back on each return spent the epoch's counts, and a no-idle trader lost 45,000 in
+  // round trips where threshold, inside its band, did nothing).
+  const underShadow = s.boostFloorHealth === undefined || h0 < s.boostFloorHealth
+  if (mode === "autopilot" && p.rescueBelowTarget === true && !low && h0 < t && underShadow) {
     const [zl, zh] = landingZone(p, h0)
     inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN]
     inBand = inBandZone[0] <= inBandZone[1]
