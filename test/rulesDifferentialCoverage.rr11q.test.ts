@@ -30,7 +30,8 @@ function ciCases(): number {
 const gate = Number(/if \(n >= (\d+)\) \{\s*assertTrue\(vm\.contains\(string\(report\), "missing none"\)/.exec(sol)?.[1])
 
 test("rr11q Q3 fixed (cases): CI's differential run compares at least the count from which every named rule must be reached", () => {
-  expect(gate).toBe(1000)
+  // 1,000 until issue 13's in-band kinds joined the case mix (1,000 cases then missed SubAccountUnchanged at the default seed).
+  expect(gate).toBe(1500)
   expect(ciCases()).toBeGreaterThanOrEqual(gate)
 })
 

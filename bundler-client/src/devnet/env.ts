@@ -90,8 +90,9 @@ export type DemoSettings = {
   boostAllowed: boolean
   /**
    * Issue 13: the managed Safe's policies opt into the module's in-band rescue (`rescueBelowTarget`: due inside the band
-   * below the target). The demo's keeper runs in threshold mode, whose solver keeps the band trigger, so it plans no
-   * in-band rescue; an autopilot-mode keeper does. Default true.
+   * below the target). Off by default, as the SDK's `toPolicy`: an owner opts in (an autopilot-mode keeper then plans
+   * in-band rescues below the band rule's health; the demo's keeper runs in threshold mode, which never does). Default
+   * false.
    */
   rescueBelowTarget: boolean
   /** Require the ERC-7677 paymaster on chain (then self-pay is impossible). Default false. */
@@ -147,7 +148,7 @@ export const defaultDemoSettings: DemoSettings = {
   startHealth: 1.45,
   band: { min: 1.25, target: 1.45, max: 1.8 },
   boostAllowed: true,
-  rescueBelowTarget: true,
+  rescueBelowTarget: false,
   requirePaymaster: false,
   cooldown: 0,
   selfPayBudgetEth: 0.1,
