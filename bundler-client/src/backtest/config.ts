@@ -117,9 +117,12 @@ export type BacktestConfig = {
   /**
    * Keeper model: it polls every `pollSeconds`; its plan lands `latencyBlocks` x `blockSeconds` later. `boostFloor`
    * (autopilot; default true): the keeper's band-rule shadow (`BandRuleShadow`, issue 13, helper s50) is each boost's
-   * landing floor (`SubAccountInput.boostFloorHealth`); false: no floor (main before s50).
+   * landing floor (`SubAccountInput.boostFloorHealth`) and its in-band rescue's gate; false: neither (main before s50).
+   * `bandShadow`: "run" (default) takes the band rule's health from a threshold run of the same configuration on the
+   * same path, read at each poll (prices up to then only; its landings can be amount- or loss-bound, helper bk50b);
+   * "model" from the live keeper's `BandRuleShadow` (every band-rule landing at the target).
    */
-  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined }
+  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined; bandShadow?: "run" | "model" | undefined }
   /** Gas and boost-value assumptions the solver decides with (`gasPrice`: the mean of `gas`). */
   costs: CostModel
   /** Gas actually paid: a fee distribution (`GAS_MARKETS.mainnet` 1-100 gwei, or `l2`). */
@@ -276,7 +279,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["keeper.boostFloor", "policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
+const OPTIONAL_KEYS = new Set(["keeper.boostFloor", "keeper.bandShadow", "policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base
@@ -318,6 +321,9 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   }
   for (const s of config.strategies) if (!STRATEGIES.includes(s)) throw new BacktestConfigError(`unknown strategy "${s}" (use ${STRATEGIES.join(", ")})`)
   if (!(config.keeper.pollSeconds > 0)) throw new BacktestConfigError("keeper.pollSeconds must be > 0")
+  const shadow = config.keeper.bandShadow
+  if (shadow !== undefined && shadow !== "run" && shadow !== "model") throw new BacktestConfigError(`keeper.bandShadow must be "run" or "model", got "${String(shadow)}"`)
+  if (config.keeper.boostFloor !== undefined && typeof config.keeper.boostFloor !== "boolean") throw new BacktestConfigError(`keeper.boostFloor must be true or false, got ${JSON.stringify(config.keeper.boostFloor)}`)
   const g = config.gas
   if (!(g.minGwei > 0 && g.maxGwei >= g.minGwei && g.nativePrice > 0 && g.l1FeePerOp >= 0 && g.slotSeconds > 0))
     throw new BacktestConfigError("gas: need 0 < minGwei <= maxGwei, nativePrice > 0, l1FeePerOp >= 0, slotSeconds > 0")

@@ -154,7 +154,11 @@ export const AAVE_DEFAULT_LTV_GAP = 0.025
 /** A dfs-style Repay (sell) or Boost (buy) of `amountIn` (collateral sold, loan token borrowed), checked against `goal` ± the ratio offset. */
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
 /** An operation in flight; `exit` names the sub-account when the plan is its stop-loss exit. */
-type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined }
+/**
+ * A decided operation until it lands; `expected`: the solver's predicted health of each sub-account after it (where it
+ * is higher than now, the band rule run's shadow reads it while the operation is pending, {@link Simulation.bandRun}).
+ */
+type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined; expected?: Map<string, number> | undefined }
 type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
@@ -239,6 +243,13 @@ class Simulation {
    */
   private readonly shadows = new Map<string, BandRuleShadow>()
   private readonly shadowHealth = new Map<string, number>()
+  /**
+   * The band rule run on the same path (`keeper.bandShadow` "run", the default; helper bk50b's finding): the health of
+   * each sub-account of a threshold run of this configuration at the oracle price after every step (NaN while it has
+   * no debt), read at step k only, so it depends on the prices up to k alone. The model ({@link BandRuleShadow})
+   * assumes each band-rule landing at the target; the real threshold's can be amount- or loss-bound and land elsewhere.
+   */
+  private readonly bandRun: Map<string, Float64Array> | undefined
   /** Time the drawdown guard last tripped (undefined while never tripped). */
   private trippedAt: number | undefined
   private k = 0
@@ -255,6 +266,8 @@ class Simulation {
     private readonly strategy: StrategyName,
     private readonly liquidate: boolean,
     private readonly trace?: ((event: BacktestEvent) => void) | undefined,
+    /** When given, filled with each sub-account's health after every step (see {@link Simulation.bandRun}). */
+    private readonly healthRecord?: Map<string, Float64Array> | undefined,
   ) {
     this.ts = paths.timestamps
     this.assets = [...new Set(config.subAccounts.map((s) => s.asset))]
@@ -296,6 +309,10 @@ class Simulation {
         : undefined
     this.pools = config.pools.map((p) => ({ ...p }))
     this.idle = { ...config.idle }
+    if (autopilot && config.keeper.boostFloor !== false && (config.keeper.bandShadow ?? "run") === "run") {
+      this.bandRun = new Map(config.subAccounts.map((s) => [s.id, new Float64Array(this.ts.length).fill(Number.NaN)]))
+      new Simulation(paths, config, "threshold", liquidate, undefined, this.bandRun).run()
+    }
     this.result = {
       strategy,
       liquidations: 0,
@@ -417,6 +434,16 @@ class Simulation {
         sumValue += value
         sumEquity += Math.max(0, equity)
       }
+      // The band rule's health, or where its decided rescue lands while it is pending (a band rule decided a step earlier
+      // is already on its way there; helper bk50b's seed 95: the autopilot read 1.11 at the poll threshold's rescue
+      // was decided, 1.40 one step later, and its own in-band rescue landed a step after a gap).
+      if (this.healthRecord !== undefined)
+        for (const s of this.subs) {
+          if (!(s.debt > 0)) continue
+          const h = healthOf(s)
+          const expected = this.pending?.expected?.get(s.id)
+          ;(this.healthRecord.get(s.id) as Float64Array)[k] = expected !== undefined && expected > h ? expected : h
+        }
     }
     const r = this.result
     const sorted = leverage.subarray(0, levCount).sort()
@@ -440,6 +467,12 @@ class Simulation {
       if (!(s.debt > 0)) {
         this.shadows.delete(s.id)
         this.shadowHealth.delete(s.id)
+        continue
+      }
+      if (this.bandRun !== undefined) {
+        const h = this.bandRun.get(s.id)?.[this.k] ?? Number.NaN
+        if (Number.isNaN(h)) this.shadowHealth.delete(s.id)
+        else this.shadowHealth.set(s.id, h)
         continue
       }
       let shadow = this.shadows.get(s.id)
@@ -923,7 +956,7 @@ class Simulation {
       const h = healthOf(s)
       // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50).
       const shadow = this.shadowHealth.get(s.id)
-      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth && (shadow === undefined || h < shadow)
+      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth && (shadow === undefined || h <= shadow)
     }
     // A rescue is due: below the band, or in it below the target.
     const rescueDue = (s: SubAccountState): boolean => outOfBand(s) === "low" || belowTarget(s)
@@ -1026,7 +1059,7 @@ class Simulation {
         plan = solved.plan
       }
     }
-    return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [] }
+    return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [], expected: new Map(solved.outcomes.map((o) => [o.id, o.healthAfter])) }
   }
 
   /**

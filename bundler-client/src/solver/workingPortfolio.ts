@@ -155,7 +155,9 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // where a band-rule position would be higher, not on every dip under the target (helper bk50: a 12 % swing rescued in
   // band on each dip and boosted back on each return spent the epoch's counts, and a no-idle trader lost 45,000 in
   // round trips where threshold, inside its band, did nothing).
-  const underShadow = s.boostFloorHealth === undefined || h0 < s.boostFloorHealth
+  // At or below it: a position no safer than the band rule's (the band rule run on the path: equal until the autopilot
+  // first acts otherwise) is rescued in band, then rests above it (its boosts land over it by the landing margin).
+  const underShadow = s.boostFloorHealth === undefined || h0 <= s.boostFloorHealth
   if (mode === "autopilot" && p.rescueBelowTarget === true && !low && h0 < t && underShadow) {
     const [zl, zh] = landingZone(p, h0)
     inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN]
