@@ -120,9 +120,11 @@ export type BacktestConfig = {
    * landing floor (`SubAccountInput.boostFloorHealth`) and its in-band rescue's gate; false: neither (main before s50).
    * `bandShadow`: "run" (default) takes the band rule's health from a threshold run of the same configuration on the
    * same path, read at each poll (prices up to then only; its landings can be amount- or loss-bound, helper bk50b);
-   * "model" from the live keeper's `BandRuleShadow` (every band-rule landing at the target).
+   * "paper" from the live keeper's `BandRulePaper` (the threshold solver rebalancing a copy of the portfolio at each
+   * poll, within the policy's caps and bounds; no interest, no inclusion delay); "model" from `BandRuleShadow` (every
+   * band-rule landing at the target; the keeper's before stop 51).
    */
-  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined; bandShadow?: "run" | "model" | undefined }
+  keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined; bandShadow?: "run" | "paper" | "model" | undefined }
   /** Gas and boost-value assumptions the solver decides with (`gasPrice`: the mean of `gas`). */
   costs: CostModel
   /** Gas actually paid: a fee distribution (`GAS_MARKETS.mainnet` 1-100 gwei, or `l2`). */
@@ -322,7 +324,7 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   for (const s of config.strategies) if (!STRATEGIES.includes(s)) throw new BacktestConfigError(`unknown strategy "${s}" (use ${STRATEGIES.join(", ")})`)
   if (!(config.keeper.pollSeconds > 0)) throw new BacktestConfigError("keeper.pollSeconds must be > 0")
   const shadow = config.keeper.bandShadow
-  if (shadow !== undefined && shadow !== "run" && shadow !== "model") throw new BacktestConfigError(`keeper.bandShadow must be "run" or "model", got "${String(shadow)}"`)
+  if (shadow !== undefined && shadow !== "run" && shadow !== "paper" && shadow !== "model") throw new BacktestConfigError(`keeper.bandShadow must be "run", "paper" or "model", got "${String(shadow)}"`)
   if (config.keeper.boostFloor !== undefined && typeof config.keeper.boostFloor !== "boolean") throw new BacktestConfigError(`keeper.boostFloor must be true or false, got ${JSON.stringify(config.keeper.boostFloor)}`)
   const g = config.gas
   if (!(g.minGwei > 0 && g.maxGwei >= g.minGwei && g.nativePrice > 0 && g.l1FeePerOp >= 0 && g.slotSeconds > 0))

@@ -9,7 +9,7 @@ import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, stopHolds } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
-import { BandRuleShadow } from "../solver/bandShadow.js"
+import { BandRulePaper, BandRuleShadow } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
@@ -155,8 +155,8 @@ export const AAVE_DEFAULT_LTV_GAP = 0.025
 type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: number }
 /** An operation in flight; `exit` names the sub-account when the plan is its stop-loss exit. */
 /**
- * A decided operation until it lands; `expected`: the solver's predicted health of each sub-account after it (where it
- * is higher than now, the band rule run's shadow reads it while the operation is pending, {@link Simulation.bandRun}).
+ * A decided operation until it lands; `expected`: the solver's predicted health of each sub-account after it (the band
+ * rule run's shadow reads it while the operation is pending, {@link Simulation.bandRun}).
  */
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined; expected?: Map<string, number> | undefined }
 type Oracle = { price: number; updated: number }
@@ -250,6 +250,8 @@ class Simulation {
    * assumes each band-rule landing at the target; the real threshold's can be amount- or loss-bound and land elsewhere.
    */
   private readonly bandRun: Map<string, Float64Array> | undefined
+  /** The live keeper's band rule on paper (`keeper.bandShadow` "paper", {@link BandRulePaper}). */
+  private readonly paper: BandRulePaper | undefined
   /** Time the drawdown guard last tripped (undefined while never tripped). */
   private trippedAt: number | undefined
   private k = 0
@@ -309,10 +311,12 @@ class Simulation {
         : undefined
     this.pools = config.pools.map((p) => ({ ...p }))
     this.idle = { ...config.idle }
-    if (autopilot && config.keeper.boostFloor !== false && (config.keeper.bandShadow ?? "run") === "run") {
+    const shadowKind = config.keeper.bandShadow ?? "run"
+    if (autopilot && config.keeper.boostFloor !== false && shadowKind === "run") {
       this.bandRun = new Map(config.subAccounts.map((s) => [s.id, new Float64Array(this.ts.length).fill(Number.NaN)]))
       new Simulation(paths, config, "threshold", liquidate, undefined, this.bandRun).run()
     }
+    if (autopilot && config.keeper.boostFloor !== false && shadowKind === "paper") this.paper = new BandRulePaper()
     this.result = {
       strategy,
       liquidations: 0,
@@ -434,15 +438,16 @@ class Simulation {
         sumValue += value
         sumEquity += Math.max(0, equity)
       }
-      // The band rule's health, or where its decided rescue lands while it is pending (a band rule decided a step earlier
-      // is already on its way there; helper bk50b's seed 95: the autopilot read 1.11 at the poll threshold's rescue
-      // was decided, 1.40 one step later, and its own in-band rescue landed a step after a gap).
+      // The band rule's health, or where its decided operation lands while it is pending (a band rule decided a step
+      // earlier is already on its way there; helper bk50b's seed 95: the autopilot read 1.11 at the poll threshold's
+      // rescue was decided, 1.40 one step later, and its own in-band rescue landed a step after a gap). As the keeper's
+      // `BandRulePaper` reads it.
       if (this.healthRecord !== undefined)
         for (const s of this.subs) {
           if (!(s.debt > 0)) continue
           const h = healthOf(s)
           const expected = this.pending?.expected?.get(s.id)
-          ;(this.healthRecord.get(s.id) as Float64Array)[k] = expected !== undefined && expected > h ? expected : h
+          ;(this.healthRecord.get(s.id) as Float64Array)[k] = expected !== undefined && Number.isFinite(expected) && expected > 0 ? expected : h
         }
     }
     const r = this.result
@@ -460,8 +465,42 @@ class Simulation {
     return r
   }
 
+  /**
+   * Each sub-account's solver input now (oracle prices, the policy with the swap lane's bounds when swaps are enabled,
+   * epoch, risk, swap curves); in autopilot mode with the band-rule shadow as `boostFloorHealth` (issue 13, helper s50:
+   * a boost lands at or above the band rule's health on the same prices). No boost while the stop holds: `solve` masks
+   * it (withStopHeld), as for the live keeper.
+   */
+  private subAccountInputs(mode: "autopilot" | "threshold"): SubAccountInput[] {
+    const { swap } = this.config
+    const policies = swap.enabled ? this.swapPolicies() : this.policies
+    const route = this.swapRoute()
+    return this.subs.map((s) => {
+      const policy = policies[s.id] as Policy
+      const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
+      const floor = mode === "autopilot" ? this.shadowHealth.get(s.id) : undefined
+      if (floor !== undefined) input.boostFloorHealth = floor
+      if (!swap.enabled || !(s.collateral > 0)) return input
+      const pool = this.swapPool(s.collateralAsset)
+      const pm = this.market(s.collateralAsset)
+      input.swap = poolSwapCurve("sell", s.collateral, s.price, pm, pool, route)
+      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route, swapBuySpan(s, policy.minHealth))
+      return input
+    })
+  }
+
   /** One poll of every open sub-account's band-rule shadow ({@link Simulation.shadows}). */
   private observeShadows(): void {
+    if (this.paper !== undefined) {
+      const t = this.ts[this.k] as number
+      const seen = this.paper.observe({ now: t, subAccounts: this.subAccountInputs("threshold"), pools: this.pools, idle: this.idle, costs: this.config.costs, mode: "threshold" })
+      this.shadowHealth.clear()
+      for (const s of this.subs) {
+        const h = seen.get(s.id.toLowerCase())
+        if (h !== undefined) this.shadowHealth.set(s.id, h)
+      }
+      return
+    }
     for (const s of this.subs) {
       // No debt (never opened, or liquidated in full): no band-rule position to shadow; one starts at the next open.
       if (!(s.debt > 0)) {
@@ -964,22 +1003,7 @@ class Simulation {
     // The solver's swap lane: a selling curve (swap deleverage) and, with `swap.boost: "swap"`, a buying curve (swap
     // boost) from the liquidity model, as the keeper reads them from QuoterV2.
     const { swap } = this.config
-    const policies = swap.enabled ? this.swapPolicies() : this.policies
-    const route = this.swapRoute()
-    const inputs: SubAccountInput[] = this.subs.map((s) => {
-      // No boost while the stop holds: `solve` masks it (withStopHeld), as for the live keeper.
-      const policy = policies[s.id] as Policy
-      const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
-      // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices.
-      const floor = mode === "autopilot" ? this.shadowHealth.get(s.id) : undefined
-      if (floor !== undefined) input.boostFloorHealth = floor
-      if (!swap.enabled || !(s.collateral > 0)) return input
-      const pool = this.swapPool(s.collateralAsset)
-      const pm = this.market(s.collateralAsset)
-      input.swap = poolSwapCurve("sell", s.collateral, s.price, pm, pool, route)
-      if (swap.boost === "swap") input.swapBuy = poolSwapCurve("buy", s.collateral, s.price, pm, pool, route, swapBuySpan(s, policy.minHealth))
-      return input
-    })
+    const inputs = this.subAccountInputs(mode)
     // As the keeper does (volatilityFeed): in autopilot mode the solver aims inside the band by the price move expected
     // until inclusion, and the venue's take from a swap allows for it. A boost's purchase is planned for the rise until
     // the step the operation executes at (`executionDelay`: 60 s on one-minute paths, not the live 24 s), the price it

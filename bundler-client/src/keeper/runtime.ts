@@ -3,7 +3,7 @@ import type { KeeperSafeConfig } from "./config.js"
 import type { SentPlan } from "./shortfall.js"
 import type { VenueName } from "./venue.js"
 import type { TrendEstimator } from "../risk/trend.js"
-import type { BandRuleShadow } from "../solver/bandShadow.js"
+import { BandRulePaper } from "../solver/bandShadow.js"
 import type { LiveVolatility, VolatilityEstimate } from "./volatility.js"
 import type { ClampRuleRefusedError } from "./errors.js"
 
@@ -25,12 +25,13 @@ export type SafeRuntime = {
    */
   trend: Map<string, TrendEstimator>
   /**
-   * Issue 13 (helper s50): the band rule's health per sub-account id on the keeper's price reads (`BandRuleShadow`), each
-   * boost's landing floor (`SubAccountInput.boostFloorHealth`, set by `VolatilityFeed` in autopilot mode). In memory: after
-   * a restart it starts again at each sub-account's health then (the autopilot boosts no lower than where it is until
-   * the shadow resets: conservative).
+   * Issue 13: the band rule on paper (`BandRulePaper`, stop 51): a copy of the Safe's portfolio the threshold solver
+   * rebalances on the keeper's reads within the policy's caps and bounds; its health per sub-account is each boost's
+   * landing floor and the in-band rescue's gate (`SubAccountInput.boostFloorHealth`, set by `VolatilityFeed` in autopilot
+   * mode). In memory: after a restart it starts again as a copy of the Safe then (the autopilot boosts no lower than
+   * where it is, and may rescue in band below the target at once: conservative).
    */
-  bandShadow: Map<string, BandRuleShadow>
+  bandPaper: BandRulePaper
   /** Last estimate logged per sub-account, to log only meaningful changes. */
   loggedSigma: Map<string, VolatilityEstimate>
   /** Sub-accounts (lower case) whose state could not be read at the last block (alerted once per outage). */
@@ -315,7 +316,7 @@ export function rememberFailure(rt: SafeRuntime, slot: string, key: string | und
 }
 
 export function newSafeRuntime(config: KeeperSafeConfig): SafeRuntime {
-  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), trend: new Map(), bandShadow: new Map(), loggedSigma: new Map(), unreadable: new Set(), degraded: new Set(), venues: new Map() }
+  return { config, account: undefined, busy: false, failures: 0, backoffUntil: 0, triggerBlock: undefined, triggerAt: 0, volatility: new Map(), trend: new Map(), bandPaper: new BandRulePaper(), loggedSigma: new Map(), unreadable: new Set(), degraded: new Set(), venues: new Map() }
 }
 
 /**

@@ -1,8 +1,6 @@
 import type { Logger } from "pino"
 import type { KeeperMetrics } from "./metrics.js"
 import { TrendEstimator } from "../risk/trend.js"
-import { BandRuleShadow } from "../solver/bandShadow.js"
-import { venueHealthOf } from "../solver/state.js"
 import type { SolverInput } from "../solver/types.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
@@ -18,8 +16,8 @@ import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility
  * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with. A
  * sub-account whose last swap rescue failed short of its repayment (`rt.shortfallFallSeconds`, shortfall.ts) has its
  * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands. In autopilot
- * mode each sub-account's band-rule shadow (`rt.bandShadow`, issue 13, helper s50) is fed the same price read and
- * becomes its boost floor ({@link withBandShadow}).
+ * mode the band rule on paper (`rt.bandPaper`, issue 13) is fed the same read and its health becomes each sub-account's
+ * boost floor and in-band rescue gate ({@link withBandShadow}).
  */
 export class VolatilityFeed {
   constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
@@ -89,28 +87,22 @@ export class VolatilityFeed {
 }
 
 /**
- * Issue 13 (helper s50): `input` with each sub-account's `boostFloorHealth` set to its band-rule shadow after observing
- * this read (`rt.bandShadow`, created at a sub-account's first read with its health then; oracle price as the factor,
- * interest ignored: a band-rule position's debt grows with it, so the shadow reads a little high between resets, a
- * conservative floor; observing the same read twice changes nothing). A sub-account without debt has no shadow
- * (dropped, so a reopened position starts a new one). In memory only: after a restart each shadow starts again.
+ * Issue 13: `input` with each sub-account's `boostFloorHealth` set to the band rule's health after observing this read
+ * (`rt.bandPaper`, {@link BandRulePaper}: a copy of the Safe taken at the first read, rebalanced by the threshold solver
+ * within the policy's caps and bounds; interest ignored, so it reads a little high: a conservative floor; a read at the
+ * same time as the last changes nothing). A sub-account without debt has none (dropped, so a reopened position is
+ * copied anew). In memory only: after a restart the copy is taken again.
  *
- * @param rt - The Safe's runtime (its `bandShadow` map is updated).
- * @param input - The solver input read now (oracle prices and policies).
+ * @param rt - The Safe's runtime (its `bandPaper` observes the read).
+ * @param input - The solver input read now (oracle prices, policies, swap curves, costs).
  * @returns The input with `boostFloorHealth` on each sub-account with debt.
  */
-export function withBandShadow(rt: Pick<SafeRuntime, "bandShadow">, input: SolverInput): SolverInput {
+export function withBandShadow(rt: Pick<SafeRuntime, "bandPaper">, input: SolverInput): SolverInput {
+  const band = rt.bandPaper.observe(input)
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
-      const id = sub.state.id.toLowerCase()
-      if (!(sub.state.debt > 0)) {
-        rt.bandShadow.delete(id)
-        return sub
-      }
-      let shadow = rt.bandShadow.get(id)
-      if (shadow === undefined) rt.bandShadow.set(id, (shadow = new BandRuleShadow()))
-      const floor = shadow.observe(sub.state.price, venueHealthOf(sub.state), sub.policy)
+      const floor = sub.state.debt > 0 ? band.get(sub.state.id.toLowerCase()) : undefined
       return floor === undefined ? sub : { ...sub, boostFloorHealth: floor }
     }),
   }

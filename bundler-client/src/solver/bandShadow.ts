@@ -1,3 +1,9 @@
+import { PlanExecutionError } from "./errors.js"
+import { checkPlanAgainstPolicy } from "./policyRules.js"
+import { solveByLoanAsset } from "./solver.js"
+import { applyPlan, recordRebalance, venueHealthOf } from "./state.js"
+import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState } from "./types.js"
+
 /**
  * Issue 13's rule, the boost side (helper s50): "on any path where threshold (the band rule) is not liquidated, the
  * autopilot is not either". The autopilot rests higher than the band rule after its in-band rescues, so a rise can take
@@ -52,5 +58,133 @@ export class BandRuleShadow {
    */
   health(factor: number): number | undefined {
     return this.base === undefined ? undefined : this.base.health * (factor / this.base.factor)
+  }
+}
+
+/**
+ * Policy fields the band rule runs without (the autopilot's own: the in-band rescue, the on-chain stop, the drawdown
+ * guard; the backtester's `strategyPolicy` projects the threshold strategy's policy the same way).
+ */
+const AUTOPILOT_ONLY_FIELDS = ["rescueBelowTarget", "stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds"] as const satisfies readonly (keyof Policy)[]
+
+/**
+ * The band rule on paper (issue 13, stop 51; helper bk50b's finding): a copy of the Safe's portfolio, taken at the
+ * first observation, that the threshold solver (`solve` in `threshold` mode, the band rule) rebalances whenever a copy
+ * of a sub-account leaves its band, within the policy's caps, loss bounds, cooldown and counts (`checkPlanAgainstPolicy`,
+ * the module's rules) and applied with `applyPlan` at the observed prices. Unlike {@link BandRuleShadow}, whose band rule
+ * always lands at the target, its landings are the band rule's own: above the target when an amount or loss bound cuts
+ * a boost, below it when one cuts a rescue, none when an epoch cap is spent; so its health follows a real band-rule
+ * Safe's where those bind. What it does not model: interest (the copy's debt does not grow: over a day at a 4 % APR a
+ * few bps of health), pool and collateral yield, the inclusion delay (a plan applies at the price it is decided at) and
+ * a swap's fill (its quote: `expectedOut`). The live keeper keeps one per Safe (`SafeRuntime.bandPaper`); the
+ * backtester runs it with `keeper.bandShadow` "paper".
+ */
+export class BandRulePaper {
+  private portfolio: PortfolioState | undefined
+  private readonly epochs: Record<string, EpochState> = {}
+  /**
+   * The band rule's operations decided at an earlier observation (`at`, unix seconds; one per loan asset, as the keeper
+   * sends them), landing at the next later one (the inclusion delay), with the solver's predicted health of each
+   * sub-account after them.
+   */
+  private pending: { plans: Plan[]; at: number; expected: Map<string, number> } | undefined
+
+  /** Apply `plan` to the copy at its current prices if the module's rules take it; otherwise nothing moves (a revert). */
+  private land(plan: Plan, policies: Record<string, Policy>, now: number): void {
+    const paper = this.portfolio as PortfolioState
+    if (!plan.subAccounts.every((id) => paper.subAccounts.some((s) => s.id === id))) return
+    const check = checkPlanAgainstPolicy({ plan, pre: paper, policies, epochs: this.epochs, now })
+    if (!check.ok) return
+    let post: PortfolioState
+    try {
+      post = applyPlan(paper, plan)
+    } catch (e) {
+      // A plan the copy cannot execute (PlanExecutionError): the band rule's operation would revert; nothing moves.
+      if (e instanceof PlanExecutionError) return
+      throw e
+    }
+    const total = plan.subAccounts.reduce((sum, id) => sum + (check.amountMoved[id] ?? 0), 0)
+    for (const id of plan.subAccounts) {
+      const p = policies[id] as Policy
+      const after = post.subAccounts.find((s) => s.id === id)
+      const gas = total > 0 ? Math.ceil((plan.gas * (check.amountMoved[id] ?? 0)) / total) : plan.gas
+      const below = after !== undefined && after.debt > 0 && venueHealthOf(after) < p.minHealth
+      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, p.epochLength, now, check.amountMoved[id] ?? 0, gas, Math.ceil(check.lossPpb[id] ?? 0), check.due[id] ?? true, below)
+    }
+    this.portfolio = post
+  }
+
+  /**
+   * Observe the Safe at one poll: copy any sub-account seen for the first time (with debt), move every copy to the
+   * observed oracle price, land the band rule's operation decided at the last observation (if the module's rules take
+   * it at these prices), and let the band rule decide one for the copies now out of their band (landing at the next).
+   *
+   * @param input - The solver input read now (oracle prices, venue limits, policies, swap curves, costs; units as
+   *   {@link SolverInput}). Its pools and idle balances are copied once, at the first observation; each copy keeps its
+   *   own collateral and debt and takes every other field from the live read.
+   * @param input.now - Unix seconds of the read; a read at the same time as the last changes nothing.
+   * @returns The band rule's health (venue health, at the observed prices; while an operation it decided is pending, the
+   *   solver's predicted health after it) of each copied sub-account with debt, by sub-account id (lower-case). A sub-account without debt in `input` is dropped (a reopened one is copied anew).
+   */
+  observe(input: SolverInput): Map<string, number> {
+    const key = (id: string): string => id.toLowerCase()
+    if (this.portfolio === undefined) this.portfolio = { subAccounts: [], pools: input.pools.map((p) => ({ ...p })), idle: { ...input.idle } }
+    const paper = this.portfolio
+    const live = new Map(input.subAccounts.map((x) => [key(x.state.id), x]))
+    // Each copy keeps its own collateral and debt; everything else is the live read's (the oracle price, the venue's
+    // limits: free liquidity, LTV room, repayable debt, which a band-rule Safe on the same venue would meet too).
+    const kept = new Map(paper.subAccounts.map((s) => [key(s.id), s]))
+    paper.subAccounts = []
+    for (const [id, x] of live) {
+      if (!(x.state.debt > 0)) continue
+      const copy = kept.get(id)
+      if (copy !== undefined && copy.debt > 0) paper.subAccounts.push({ ...x.state, collateral: copy.collateral, debt: copy.debt })
+      else {
+        paper.subAccounts.push({ ...x.state })
+        this.epochs[x.state.id] = { ...x.epoch }
+      }
+    }
+    const policies: Record<string, Policy> = {}
+    const inputs: SubAccountInput[] = []
+    for (const s of paper.subAccounts) {
+      const x = live.get(key(s.id)) as SubAccountInput
+      const policy: Policy = { ...x.policy }
+      for (const k of AUTOPILOT_ONLY_FIELDS) delete policy[k]
+      policies[s.id] = policy
+      const { boostFloorHealth: _floor, ...rest } = x
+      inputs.push({ ...rest, state: s, policy, epoch: this.epochs[s.id] as EpochState })
+    }
+    // The band rule's operation decided at the last observation lands now, at these prices, if the module still takes
+    // it (a plan decided on a dip that has recovered by inclusion reverts: no sub-account is due any more).
+    // An observation at the decision's own time (the same read twice) lands nothing and decides nothing new.
+    const pending = this.pending
+    if (pending !== undefined && input.now > pending.at) {
+      this.pending = undefined
+      for (const plan of pending.plans) this.land(plan, policies, input.now)
+    }
+    const decide = this.portfolio.subAccounts.some((s) => {
+      const policy = policies[s.id] as Policy
+      const h = venueHealthOf(s)
+      return h < policy.minHealth || (policy.boostAllowed && h > policy.maxHealth)
+    })
+    if (decide && this.pending === undefined) {
+      const paperNow = this.portfolio
+      const subAccounts = inputs.map((x) => ({ ...x, state: paperNow.subAccounts.find((s) => s.id === x.state.id) as SubAccountState, epoch: this.epochs[x.state.id] as EpochState }))
+      const solved = [...solveByLoanAsset({ now: input.now, subAccounts, pools: paperNow.pools, idle: paperNow.idle, costs: input.costs, mode: "threshold" }).values()]
+      const plans = solved.flatMap((r) => (r.plan === undefined ? [] : [r.plan]))
+      if (plans.length > 0) this.pending = { plans, at: input.now, expected: new Map(solved.flatMap((r) => (r.plan === undefined ? [] : r.outcomes.map((o) => [key(o.id), o.healthAfter] as const)))) }
+    }
+    // The band rule's health, or where its decided operation lands while it is pending (a band rule that decided at this
+    // poll is on its way there: read a poll later, an in-band rescue of the autopilot would land a poll after its rescue,
+    // and a boost of the autopilot wait a poll for its boost).
+    const expected = this.pending?.expected
+    const out = new Map<string, number>()
+    for (const s of this.portfolio.subAccounts) {
+      if (!(s.debt > 0)) continue
+      const h = venueHealthOf(s)
+      const e = expected?.get(key(s.id))
+      out.set(key(s.id), e !== undefined && Number.isFinite(e) && e > 0 ? e : h)
+    }
+    return out
   }
 }

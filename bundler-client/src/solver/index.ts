@@ -74,4 +74,5 @@ export {
 export {
   type BandShadowPolicy,
   BandRuleShadow,
+  BandRulePaper,
 } from "./bandShadow.js"

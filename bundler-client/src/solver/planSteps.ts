@@ -492,6 +492,11 @@ export function boost(w: WorkingPortfolio, a: Account): void {
     w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but caps${w.borrowLeft(i) < want ? market : ""} allow only health ${fmt(reachedHealth)}; no valid plan`
     return
   }
+  if (a.floorBlocked !== undefined) {
+    w.restore(snap)
+    w.reasons[i] = `above band (health ${fmt(a.h0)} > ${policy.maxHealth}) but ${a.floorBlocked}`
+    return
+  }
   // The module refuses a borrow left idle (IdleInflow): without a swap (planSwapBoost), a boost borrows only what the
   // cheapest allowed loan-token pool takes within the slippage room (the caps already bound the borrow, and the deposit
   // changes no position, so it costs no cap); the amount shrinks until it fits.

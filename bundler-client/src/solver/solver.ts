@@ -372,6 +372,10 @@ function withSwapBoost(input: SolverInput, result: SolverResult): SolverResult {
     if (sub.swapBuy === undefined || !sub.policy.boostAllowed || !((sub.policy.maxSlippageBps ?? 0) > 0) || o === undefined || !(o.healthBefore > sub.policy.maxHealth)) continue
     const a = assessSubAccount(input, i)
     if (a.blocked !== undefined) continue
+    if (a.floorBlocked !== undefined) {
+      outcomes[i] = { ...o, reason: `${o.reason}; swap boost: ${a.floorBlocked}` }
+      continue
+    }
     // One Aave account's LTV room is shared by its sub-accounts (review rr11 R3): the boost borrows against what the
     // buffer plan's other sub-accounts and the swap boosts chosen before it (emitted before it) leave of it.
     const state = sub.state.ltvBorrowable === undefined ? sub.state : { ...sub.state, ltvBorrowable: sharedLtvRoomLeft(input, i, result.plan, chosen) }

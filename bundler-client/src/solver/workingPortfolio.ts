@@ -55,6 +55,12 @@ export type Account = {
    */
   inBand: boolean
   blocked: string | undefined
+  /**
+   * A boost's landing floor (`SubAccountInput.boostFloorHealth`, the band rule's health) above its zone's top: no boost
+   * lands (the boost step says so once the caps and the venue's room are checked, so a boost no cap or LTV room allows
+   * is reported as that first).
+   */
+  floorBlocked?: string | undefined
   capTotal: number
   /** Set by the deleverage step when its rescue is cap-bound (`SubAccountOutcome.capBound`). */
   capBound?: boolean
@@ -187,9 +193,10 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`,
   // the keeper's `BandRuleShadow`) by the landing margin; none when the zone's top is under that floor.
   const floor = s.boostFloorHealth
+  let floorBlocked: string | undefined
   if (high && floor !== undefined && floor > 0 && Number.isFinite(floor)) {
     const floorLo = floor * grow * up + HEALTH_MARGIN
-    if (floorLo > hi) blocked ??= `boost floor ${floorLo.toFixed(4)} (band rule's health ${floor.toFixed(4)}) above the landing zone's top ${hi.toFixed(4)}`
+    if (floorLo > hi) floorBlocked = `boost floor ${floorLo.toFixed(4)} (band rule's health ${floor.toFixed(4)}) above the landing zone's top ${hi.toFixed(4)}`
     lo = Math.max(lo, Math.min(floorLo, hi))
   }
   // An in-band rescue's zone starts at the target, where the risk health often is (the tail floor): aimed a margin above
@@ -197,7 +204,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const clipped = Math.min(Math.max(riskHealth * up, inBand ? lo + HEALTH_MARGIN : lo), hi)
   const budgetUsed = mode === "autopilot" && rescue ? rescuePace(epoch.rebalancesInEpoch, p, now) : 0
   const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
-  return { index, epoch, h0, low, high, inBand, blocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
+  return { index, epoch, h0, low, high, inBand, blocked, floorBlocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
 }
 
 /**
