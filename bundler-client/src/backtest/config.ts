@@ -118,11 +118,11 @@ export type BacktestConfig = {
    * Keeper model: it polls every `pollSeconds`; its plan lands `latencyBlocks` x `blockSeconds` later. `boostFloor`
    * (autopilot; default true): the keeper's band-rule shadow (`BandRuleShadow`, issue 13, helper s50) is each boost's
    * landing floor (`SubAccountInput.boostFloorHealth`) and its in-band rescue's gate; false: neither (main before s50).
-   * `bandShadow`: "run" (default) takes the band rule's health from a threshold run of the same configuration on the
-   * same path, read at each poll (prices up to then only; its landings can be amount- or loss-bound, helper bk50b);
-   * "paper" from the live keeper's `BandRulePaper` (the threshold solver rebalancing a copy of the portfolio at each
-   * poll, within the policy's caps and bounds; no interest, no inclusion delay); "model" from `BandRuleShadow` (every
-   * band-rule landing at the target; the keeper's before stop 51).
+   * `bandShadow`: "paper" (default) the live keeper's `BandRulePaper` (the threshold solver rebalancing a copy of the
+   * portfolio at each poll within the policy's caps and bounds, decided at one poll and landed at the next; no interest);
+   * "run" the reference: the band rule's health from a threshold run of the same configuration on the same path, read
+   * at each poll (prices up to then only; its landings can be amount- or loss-bound, helper bk50b); "model"
+   * `BandRuleShadow` (every band-rule landing at the target; the keeper's before stop 51).
    */
   keeper: { latencyBlocks: number; blockSeconds: number; pollSeconds: number; boostFloor?: boolean | undefined; bandShadow?: "run" | "paper" | "model" | undefined }
   /** Gas and boost-value assumptions the solver decides with (`gasPrice`: the mean of `gas`). */

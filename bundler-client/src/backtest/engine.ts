@@ -244,13 +244,13 @@ class Simulation {
   private readonly shadows = new Map<string, BandRuleShadow>()
   private readonly shadowHealth = new Map<string, number>()
   /**
-   * The band rule run on the same path (`keeper.bandShadow` "run", the default; helper bk50b's finding): the health of
+   * The band rule run on the same path (`keeper.bandShadow` "run", the reference; helper bk50b's finding): the health of
    * each sub-account of a threshold run of this configuration at the oracle price after every step (NaN while it has
    * no debt), read at step k only, so it depends on the prices up to k alone. The model ({@link BandRuleShadow})
    * assumes each band-rule landing at the target; the real threshold's can be amount- or loss-bound and land elsewhere.
    */
   private readonly bandRun: Map<string, Float64Array> | undefined
-  /** The live keeper's band rule on paper (`keeper.bandShadow` "paper", {@link BandRulePaper}). */
+  /** The live keeper's band rule on paper (`keeper.bandShadow` "paper", the default, {@link BandRulePaper}). */
   private readonly paper: BandRulePaper | undefined
   /** Time the drawdown guard last tripped (undefined while never tripped). */
   private trippedAt: number | undefined
@@ -311,7 +311,7 @@ class Simulation {
         : undefined
     this.pools = config.pools.map((p) => ({ ...p }))
     this.idle = { ...config.idle }
-    const shadowKind = config.keeper.bandShadow ?? "run"
+    const shadowKind = config.keeper.bandShadow ?? "paper"
     if (autopilot && config.keeper.boostFloor !== false && shadowKind === "run") {
       this.bandRun = new Map(config.subAccounts.map((s) => [s.id, new Float64Array(this.ts.length).fill(Number.NaN)]))
       new Simulation(paths, config, "threshold", liquidate, undefined, this.bandRun).run()

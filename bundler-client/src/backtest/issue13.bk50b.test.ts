@@ -27,7 +27,8 @@ import type { PricePaths } from "../prices/csv.js"
 const T0 = 1_700_000_000
 const CONFIGS = { buffered: resolveBacktestConfig(), "no-idle": resolveBacktestConfig(TRADERS["no-idle"]) }
 // As bk50b found it (main cca29b2): the shadow was the model (`BandRuleShadow`, each band-rule landing at the target),
-// today `keeper.bandShadow` "model"; the default ("run") reads the band rule's health from a threshold run of the path.
+// today `keeper.bandShadow` "model"; the default ("paper", the live keeper's BandRulePaper) follows the band rule's own
+// landings on a copy of the Safe, and "run" (the reference) reads them from a threshold run of the path.
 const MODEL = { buffered: resolveBacktestConfig({ keeper: { bandShadow: "model" } }, CONFIGS.buffered), "no-idle": resolveBacktestConfig({ keeper: { bandShadow: "model" } }, CONFIGS["no-idle"]) }
 const last = (a: number[]) => a.at(-1) as number
 
@@ -114,14 +115,17 @@ describe("bk50b: the band-rule shadow under-estimates threshold when threshold's
     }
   })
 
-  it("the band rule run on the path (keeper.bandShadow \"run\", the default): on the five fuzz breaks the autopilot is not liquidated where threshold is not; seed 285 no-idle: it is rescued in band at minute 2755 as threshold is below minHealth (the shadow now threshold's own health)", () => {
-    for (const [seed, trader] of BREAKS) {
-      const p = fuzzPath(seed)
-      expect(run(p, "threshold", trader).result.liquidations, `${trader} seed ${seed}`).toBe(0)
-      expect(run(p, "autopilot", trader).result.liquidations, `${trader} seed ${seed}`).toBe(0)
+  it("the band rule on paper (keeper.bandShadow \"paper\", the default) and run on the path (\"run\"): on the five fuzz breaks the autopilot is not liquidated where threshold is not; seed 285 no-idle: it is rescued in band at minute 2755 as threshold is below minHealth (the shadow now follows threshold's own landings)", () => {
+    for (const kind of ["paper", "run"] as const) {
+      const configs = { buffered: resolveBacktestConfig({ keeper: { bandShadow: kind } }, CONFIGS.buffered), "no-idle": resolveBacktestConfig({ keeper: { bandShadow: kind } }, CONFIGS["no-idle"]) }
+      for (const [seed, trader] of BREAKS) {
+        const p = fuzzPath(seed)
+        expect(run(p, "threshold", trader).result.liquidations, `${trader} seed ${seed}`).toBe(0)
+        expect(run(p, "autopilot", trader, configs).result.liquidations, `${kind}: ${trader} seed ${seed}`).toBe(0)
+      }
+      const autopilot = run(fuzzPath(285), "autopilot", "no-idle", configs)
+      expect(autopilot.landed.map(minute), kind).toContain(2755)
+      expect(autopilot.result.minHealth, kind).toBeGreaterThan(1)
     }
-    const autopilot = run(fuzzPath(285), "autopilot", "no-idle")
-    expect(autopilot.landed.map(minute)).toContain(2755)
-    expect(autopilot.result.minHealth).toBeGreaterThan(1)
   })
 })

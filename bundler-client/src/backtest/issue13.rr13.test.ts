@@ -51,7 +51,8 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     // 741,855 before f13j: the autopilot's liquidation-free rerun sends a rescue its inclusion margin had ruled out.
     // 741,752 before f13k: that rerun now also sends cap-bound rescues (issue 13, the module's cap-bound rule).
     // 741,722 before s50's boost floor (the band-rule shadow); 741,121 with the shadow model (BandRuleShadow), 741,722
-    // again with the band rule run on the path (keeper.bandShadow "run", stop 51: these paths' boosts land as before).
+    // again with the band rule's own landings (keeper.bandShadow "paper" or "run", stop 51: these paths' boosts land as
+    // before).
     expect(sum.autopilot).toBeCloseTo(741_722, -1)
     expect(sum["dfs-style"]).toBeCloseTo(782_092, -1)
     // the realised runs are the ones observed before the rule (b13b): only the liquidation-free reruns change
@@ -108,7 +109,7 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     const sum = sums()
     // 611,647 before f13j (the rescue fallback of the autopilot, see gapFamily.test.ts).
     // 611,616 before s50's boost floor (the band-rule shadow); 611,601 with the shadow model, 611,613 with the band
-    // rule run on the path (keeper.bandShadow "run", stop 51).
+    // rule's own landings (keeper.bandShadow "paper" or "run", stop 51).
     expect(sum.autopilot).toBeCloseTo(611_613, -1)
     expect(sum["dfs-style"]).toBeCloseTo(625_362, -1)
     // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
