@@ -13,7 +13,7 @@ import { BandRulePaper, BandRuleShadow } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
-import { applyPlan, effectiveEpoch, healthOf, recordRebalance, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
+import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordRebalance, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
@@ -661,7 +661,7 @@ class Simulation {
       const belowBand = s !== undefined && s.debt > 0 && venueHealthOf(s) < p.minHealth
       const b = pre.find((x) => x.id === id)
       const hb = b !== undefined && b.debt > 0 ? venueHealthOf(b) : Number.POSITIVE_INFINITY
-      const inBand = p.rescueBelowTarget === true && b !== undefined && hb >= p.minHealth && hb < p.targetHealth && !stopEngaged({ state: b, policy: p })
+      const inBand = b !== undefined && inBandTrigger(p, hb) && !stopEngaged({ state: b, policy: p })
       this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, p.epochLength, t, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, belowBand || inBand)
     }
   }
@@ -995,7 +995,7 @@ class Simulation {
       const h = healthOf(s)
       // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50).
       const shadow = this.shadowHealth.get(s.id)
-      return mode === "autopilot" && p.rescueBelowTarget === true && s.debt > 0 && h >= p.minHealth && h < p.targetHealth && (shadow === undefined || h <= shadow)
+      return mode === "autopilot" && s.debt > 0 && inBandTrigger(p, h) && (shadow === undefined || h <= shadow)
     }
     // A rescue is due: below the band, or in it below the target.
     const rescueDue = (s: SubAccountState): boolean => outOfBand(s) === "low" || belowTarget(s)

@@ -5,6 +5,8 @@ import { applyPlan, recordRebalance, venueHealthOf } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState } from "./types.js"
 
 /**
+ * The model (`keeper.bandShadow` "model" in the backtester; the live keeper's until stop 51, now {@link BandRulePaper},
+ * which helper bk50b showed it must be: a band rule's landings can be amount- or loss-bound, and this model's are not).
  * Issue 13's rule, the boost side (helper s50): "on any path where threshold (the band rule) is not liquidated, the
  * autopilot is not either". The autopilot rests higher than the band rule after its in-band rescues, so a rise can take
  * it above `maxHealth` while a band-rule position on the same prices, lower, stays inside the band; a boost then lands

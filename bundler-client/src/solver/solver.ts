@@ -2,7 +2,7 @@ import { MAX_ACTIONS, MAX_SUB_ACCOUNTS, MIN_BAND_GAP as MIN_BAND_GAP_WAD, MIN_RE
 import { SolverInputError } from "./errors.js"
 import { boost, deleverage, finishPlan } from "./planSteps.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
-import { venueHealthOf } from "./state.js"
+import { inBandTrigger, venueHealthOf } from "./state.js"
 import type { EpochState, Policy, PortfolioState, SolverInput, SolverResult } from "./types.js"
 import { type Account, type Checkpoint, type Exclusions, WorkingPortfolio, assessAll, assessSubAccount, ltvRoomOf } from "./workingPortfolio.js"
 import { type SwapBoostCandidate, planSwapBoost } from "./swapBoost.js"
@@ -211,7 +211,7 @@ function solveWithBuffers(input: SolverInput): SolverResult {
     const s = input.subAccounts[i] as SolverInput["subAccounts"][number]
     const h = venueHealthOf(s.state)
     if (h < s.policy.minHealth) return h / s.policy.minHealth
-    if (inBandMode && s.policy.rescueBelowTarget === true && h < s.policy.targetHealth) return 1 + h / s.policy.targetHealth
+    if (inBandMode && inBandTrigger(s.policy, h)) return 1 + h / s.policy.targetHealth
     return 2 + s.policy.maxHealth / h
   }
   const assessed = assessAll(input)

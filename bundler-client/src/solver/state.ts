@@ -378,3 +378,18 @@ export function netValue(state: PortfolioState, loanAsset: string, subAccountIds
   }
   return value
 }
+
+/**
+ * Issue 13, the module's in-band trigger (RebalanceLib `_trigger` with `Policy.rescueBelowTarget`): whether a
+ * sub-account at `health` sits inside its band below the target with the owner's flag on, where the module takes a
+ * rescue although the band is not left. Health units (floats, as the solver and backtester hold them; the keeper's WAD
+ * reads use `keeper/rescueDue.ts`). Callers add their own conditions (autopilot mode, the engaged stop, the band rule's
+ * shadow).
+ *
+ * @param policy - Its band and flag.
+ * @param health - Its health now.
+ * @returns True when `minHealth <= health < targetHealth` and the flag is on.
+ */
+export function inBandTrigger(policy: Pick<Policy, "rescueBelowTarget" | "minHealth" | "targetHealth">, health: number): boolean {
+  return policy.rescueBelowTarget === true && health >= policy.minHealth && health < policy.targetHealth
+}

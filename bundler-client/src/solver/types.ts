@@ -417,12 +417,13 @@ export type SubAccountInput = {
   inclusionDrift?: number | undefined
   /**
    * Off-chain (issue 13, helper s50): the lowest health a boost of this sub-account may land at, health units at
-   * `state.price`: the band rule's health on the same prices (`BandRuleShadow`), so the autopilot never boosts below
-   * where a band-rule position rests. Applies to a sub-account above its band only: its boost's landing floor becomes
-   * max(its own, boostFloorHealth x e^landingMargin); when that is above the landing zone's top (less the margins) it
-   * is not boosted (`blocked`, reason "boost floor ..."). Moved with the price by `atInclusion`. Undefined: no floor.
-   * It also gates the autopilot's in-band rescue (`rescueBelowTarget`): planned only while health is below it (helper
-   * bk50: rescuing on every dip under the target churned against the boosts).
+   * `state.price`: the band rule's health on the same prices (the keeper's `BandRulePaper` since stop 51, before it
+   * `BandRuleShadow`), so the autopilot never boosts below where a band-rule Safe rests. Applies to a sub-account above
+   * its band only: its boost's landing floor becomes max(its own, boostFloorHealth x e^landingMargin); when that is
+   * above the landing zone's top (less the margins) it is not boosted (`Account.floorBlocked`, reason "boost floor ...",
+   * given once the caps and the venue's room allow a boost). Moved with the price by `atInclusion`. Undefined: no floor.
+   * It also gates the autopilot's in-band rescue (`rescueBelowTarget`): planned only while health is at or below it
+   * (helper bk50: rescuing on every dip under the target churned against the boosts).
    */
   boostFloorHealth?: number | undefined
   /** Selling collateral for the loan token on a swap venue (a swap deleverage); undefined: no swaps for it. */

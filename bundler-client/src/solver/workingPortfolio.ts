@@ -2,7 +2,7 @@ import { liquidationProbability, SECONDS_PER_YEAR } from "../risk/firstPassage.j
 import { policyRiskHealth, policyTailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
-import { effectiveEpoch, healthOf, landingZone, netValue, stopEngaged, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
+import { effectiveEpoch, healthOf, inBandTrigger, landingZone, netValue, stopEngaged, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
 import type { ActionKind, EpochState, Policy, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -164,7 +164,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // At or below it: a position no safer than the band rule's (the band rule run on the path: equal until the autopilot
   // first acts otherwise) is rescued in band, then rests above it (its boosts land over it by the landing margin).
   const underShadow = s.boostFloorHealth === undefined || h0 <= s.boostFloorHealth
-  if (mode === "autopilot" && p.rescueBelowTarget === true && !low && h0 < t && underShadow) {
+  if (mode === "autopilot" && inBandTrigger(p, h0) && underShadow) {
     const [zl, zh] = landingZone(p, h0)
     inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN]
     inBand = inBandZone[0] <= inBandZone[1]
