@@ -67,6 +67,12 @@ export class BandRuleShadow {
  * Policy fields the band rule runs without (the autopilot's own: the in-band rescue, the on-chain stop, the drawdown
  * guard; the backtester's `strategyPolicy` projects the threshold strategy's policy the same way).
  */
+/**
+ * Largest relative growth of a live position's debt or collateral between two reads taken as accrual (interest, yield)
+ * rather than an operation: 0.1 % (a day of interest at 36 % APR; an operation moves more).
+ */
+const ACCRUAL_STEP = 1e-3
+
 const AUTOPILOT_ONLY_FIELDS = ["rescueBelowTarget", "stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds"] as const satisfies readonly (keyof Policy)[]
 
 /**
@@ -76,14 +82,19 @@ const AUTOPILOT_ONLY_FIELDS = ["rescueBelowTarget", "stopPrice", "exitHealth", "
  * the module's rules) and applied with `applyPlan` at the observed prices. Unlike {@link BandRuleShadow}, whose band rule
  * always lands at the target, its landings are the band rule's own: above the target when an amount or loss bound cuts
  * a boost, below it when one cuts a rescue, none when an epoch cap is spent; so its health follows a real band-rule
- * Safe's where those bind. What it does not model: interest (the copy's debt does not grow: over a day at a 4 % APR a
- * few bps of health), pool and collateral yield, the inclusion delay (a plan applies at the price it is decided at) and
- * a swap's fill (its quote: `expectedOut`). The live keeper keeps one per Safe (`SafeRuntime.bandPaper`); the
- * backtester runs it with `keeper.bandShadow` "paper".
+ * Safe's where those bind. A plan decided at one read lands at the next, at that read's prices, if the module's rules
+ * still take it (the inclusion delay: a rescue decided on a dip that has recovered by then reverts, as a real band
+ * rule's does); interest and collateral yield follow the live position's accrual between reads. What it does not model:
+ * pool yield, a swap's fill (its quote, `expectedOut`: a real band rule's sale filled short of its repayment reverts,
+ * the copy's does not; helper bk51b) and the exact landing step. The live keeper keeps one per Safe
+ * (`SafeRuntime.bandPaper`); the backtester runs it with `keeper.bandShadow` "paper".
  */
 export class BandRulePaper {
   private portfolio: PortfolioState | undefined
+  /** The band rule's epoch bookkeeping of each copy, by the copy's id (the spelling of its first read). */
   private readonly epochs: Record<string, EpochState> = {}
+  /** Each live sub-account's collateral and debt at the last read, by lower-case id (for the copies' accrual). */
+  private readonly lastLive = new Map<string, { collateral: number; debt: number }>()
   /**
    * The band rule's operations decided at an earlier observation (`at`, unix seconds; one per loan asset, as the keeper
    * sends them), landing at the next later one (the inclusion delay), with the solver's predicted health of each
@@ -134,17 +145,38 @@ export class BandRulePaper {
     const paper = this.portfolio
     const live = new Map(input.subAccounts.map((x) => [key(x.state.id), x]))
     // Each copy keeps its own collateral and debt; everything else is the live read's (the oracle price, the venue's
-    // limits: free liquidity, LTV room, repayable debt, which a band-rule Safe on the same venue would meet too).
+    // limits: free liquidity, LTV room, repayable debt, which a band-rule Safe on the same venue would meet too), but
+    // not the venue's own health figures (Aave's read health factor and account equity are the live position's): the
+    // copy's health is computed from its own collateral and debt. Interest: where the live position changed between two
+    // reads only as accrual does (debt and collateral each up by less than ACCRUAL_STEP, none down), the copy grows by
+    // the same factors (helper bk51b: without it the copy read 1.1501 where threshold, 28 h of interest lower, was at
+    // 1.1499 and rescued; the autopilot's in-band rescue was withheld and a gap liquidated it).
     const kept = new Map(paper.subAccounts.map((s) => [key(s.id), s]))
     paper.subAccounts = []
     for (const [id, x] of live) {
-      if (!(x.state.debt > 0)) continue
+      if (!(x.state.debt > 0)) {
+        this.lastLive.delete(id)
+        continue
+      }
       const copy = kept.get(id)
-      if (copy !== undefined && copy.debt > 0) paper.subAccounts.push({ ...x.state, collateral: copy.collateral, debt: copy.debt })
-      else {
-        paper.subAccounts.push({ ...x.state })
+      const own = { health: undefined, equity: undefined, aaveBase: undefined }
+      if (copy !== undefined && copy.debt > 0) {
+        const before = this.lastLive.get(id)
+        const growth = (now: number, then: number | undefined): number | undefined => {
+          if (then === undefined || !(then > 0) || !(now >= then)) return undefined
+          const g = now / then
+          return g - 1 < ACCRUAL_STEP ? g : undefined
+        }
+        const debtGrowth = growth(x.state.debt, before?.debt)
+        const collateralGrowth = growth(x.state.collateral, before?.collateral)
+        const accrued = debtGrowth !== undefined && collateralGrowth !== undefined
+        // The copy's id keeps its first spelling (its epoch is kept under it: helper bk51b, an id read in another case).
+        paper.subAccounts.push({ ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) })
+      } else {
+        paper.subAccounts.push({ ...x.state, ...own })
         this.epochs[x.state.id] = { ...x.epoch }
       }
+      this.lastLive.set(id, { collateral: x.state.collateral, debt: x.state.debt })
     }
     const policies: Record<string, Policy> = {}
     const inputs: SubAccountInput[] = []
