@@ -3,7 +3,7 @@ import { resolveBacktestConfig, TRADERS } from "./config.js"
 import type { StrategyName } from "./config.js"
 import { runBacktest } from "./engine.js"
 import type { BacktestEvent } from "./engine.js"
-import { calm, lcg, lin, minutePath } from "./paths.testing.js"
+import { calm, lcg, lin, minutePath, fuzzPath as fuzzPathOf } from "./paths.testing.js"
 import type { PricePaths } from "../prices/csv.js"
 
 /*
@@ -30,30 +30,7 @@ const T0 = 1_700_000_000
 const CONFIGS = { buffered: resolveBacktestConfig(), "no-idle": resolveBacktestConfig(TRADERS["no-idle"]) }
 const last = (a: number[]) => a.at(-1) as number
 
-/** bk50b's fuzz path `seed` (issue13.bk50b.test.ts): 6 h calm at 3,000, then 3-27 random segments. */
-function fuzzPath(seed: number): PricePaths {
-  const r = lcg(seed * 7919)
-  r()
-  r()
-  let p = calm(360, 3000, r)
-  const nseg = 3 + Math.floor(r() * 25)
-  for (let i = 0; i < nseg; i++) {
-    const u = r()
-    if (u < 0.55) {
-      const x = (r() - 0.6) * 0.5
-      const m = [1, 2, 3, 5, 8, 15, 30, 60, 240][Math.floor(r() * 9)] as number
-      p = [...p, ...calm(m, last(p) * (1 + x), r)]
-    } else if (u < 0.8) {
-      const x = (r() - 0.6) * 0.5
-      const m = [10, 60, 240, 720][Math.floor(r() * 4)] as number
-      p = [...p, ...lin(last(p), last(p) * (1 + x), m)]
-    } else {
-      const m = [30, 120, 600][Math.floor(r() * 3)] as number
-      p = [...p, ...calm(m, last(p), r, 0.002)]
-    }
-  }
-  return minutePath(p, T0)
-}
+const fuzzPath = (seed: number): PricePaths => fuzzPathOf(seed, T0)
 
 type Trader = keyof typeof CONFIGS
 function run(p: PricePaths, strategy: StrategyName, trader: Trader, shadow?: "run" | "model" | "paper") {

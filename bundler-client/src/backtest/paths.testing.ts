@@ -37,3 +37,37 @@ export function depegHold(drop: number, m: number, seed: number, t0: number): Pr
   const tail = calm(240, low, r, 0.0005)
   return minutePath([...pre, ...lin(pre.at(-1) as number, low, m), ...calm(60, low, r, 0.001), ...tail, ...calm(300, tail.at(-1) as number, r, 0.00002)], t0)
 }
+
+/**
+ * Helper bk50b's random-segment fuzz path `seed` (issue 13's break-it reviews): 6 h of noisy calm at 3,000, then 3-27
+ * random segments: a gap of -30 % .. +20 % held 1-240 minutes (55 %), a linear move of as much over 10-720 minutes
+ * (25 %), or 30-600 minutes of calm (20 %). One-minute steps from `t0` (unix seconds).
+ *
+ * @param seed - Path seed (the fuzz's `seed`).
+ * @param t0 - Unix seconds of the first step.
+ * @returns An ETH price path.
+ */
+export function fuzzPath(seed: number, t0: number): PricePaths {
+  const last = (a: number[]) => a.at(-1) as number
+  const r = lcg(seed * 7919)
+  r()
+  r()
+  let p = calm(360, 3000, r)
+  const nseg = 3 + Math.floor(r() * 25)
+  for (let i = 0; i < nseg; i++) {
+    const u = r()
+    if (u < 0.55) {
+      const x = (r() - 0.6) * 0.5
+      const m = [1, 2, 3, 5, 8, 15, 30, 60, 240][Math.floor(r() * 9)] as number
+      p = [...p, ...calm(m, last(p) * (1 + x), r)]
+    } else if (u < 0.8) {
+      const x = (r() - 0.6) * 0.5
+      const m = [10, 60, 240, 720][Math.floor(r() * 4)] as number
+      p = [...p, ...lin(last(p), last(p) * (1 + x), m)]
+    } else {
+      const m = [30, 120, 600][Math.floor(r() * 3)] as number
+      p = [...p, ...calm(m, last(p), r, 0.002)]
+    }
+  }
+  return minutePath(p, t0)
+}

@@ -1,15 +1,9 @@
-import { Writable } from "node:stream"
-import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { solve } from "../solver/solver.js"
 import { applyPlan, healthOf } from "../solver/state.js"
-import { makePolicy, TEST_COSTS } from "../solver/testing.js"
 import type { SolverInput, SubAccountState } from "../solver/types.js"
-import { KeeperMetrics } from "./metrics.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
-import { defaultVolatilitySettings } from "./volatility.js"
-import { VolatilityFeed } from "./volatilityFeed.js"
+import { bandSnapshot, feedAndRuntime } from "./bandShadow.testing.js"
 
 /*
  * Helper bk51b, issue 13 (main ce736d5): the live keeper's band rule on paper (`rt.bandPaper`, BandRulePaper, fed by
@@ -35,35 +29,12 @@ import { VolatilityFeed } from "./volatilityFeed.js"
  */
 
 const SUB = `0x${"b".repeat(64)}`
-const POOL = "0x00000000000000000000000000000000000000a1"
 const T0 = 1_700_000_000
 
 /** A fixed position (10 WETH, debt for health `h0` at 3,000) read at `price`, band 1.15 / 1.4 / 1.7 with boosts. */
-function snapshot(id: string, price: number, t: number, block: number, h0 = 1.4, extra: Partial<SubAccountState> = {}): PortfolioSnapshot {
-  const input: SolverInput = {
-    now: t,
-    subAccounts: [
-      {
-        state: { id, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * 3000 * 0.86) / h0, lltv: 0.86, price, ...extra },
-        policy: makePolicy({ pools: [POOL], minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: true, cooldown: 0 }),
-        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-        risk: { sigma: 0.6 },
-      },
-    ],
-    pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }],
-    idle: {},
-    costs: TEST_COSTS,
-    mode: "autopilot",
-  }
-  return { input, timestamp: t, blockNumber: BigInt(block) } as unknown as PortfolioSnapshot
-}
+const snapshot = (id: string, price: number, t: number, block: number, h0 = 1.4, extra: Partial<SubAccountState> = {}): PortfolioSnapshot =>
+  bandSnapshot({ id, price, debt: (10 * 3000 * 0.86) / h0, t, block, extra })
 
-function feedAndRuntime() {
-  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-  const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
-  const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
-  return { feed, rt }
-}
 const floorOf = (s: PortfolioSnapshot) => s.input.subAccounts[0]?.boostFloorHealth
 
 const UPPER = `0x${"B".repeat(64)}`

@@ -1,15 +1,9 @@
-import { Writable } from "node:stream"
-import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { solve } from "../solver/solver.js"
 import { applyPlan, healthOf } from "../solver/state.js"
-import { makePolicy, TEST_COSTS } from "../solver/testing.js"
 import type { SolverInput } from "../solver/types.js"
-import { KeeperMetrics } from "./metrics.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
-import { newSafeRuntime } from "./runtime.js"
-import { defaultVolatilitySettings } from "./volatility.js"
-import { VolatilityFeed } from "./volatilityFeed.js"
+import { bandSnapshot, feedAndRuntime } from "./bandShadow.testing.js"
 
 /*
  * Issue 13, helper s50: the live keeper keeps the band rule's health per sub-account on its price reads (since stop 51
@@ -18,35 +12,11 @@ import { VolatilityFeed } from "./volatilityFeed.js"
  */
 
 const SUB = `0x${"b".repeat(64)}`
-const POOL = "0x00000000000000000000000000000000000000a1"
 const T0 = 1_700_000_000
 
 /** Buffered sub-account, band 1.15 / 1.4 / 1.7 with boosts, at oracle `price` with health `health`. */
-function snapshot(price: number, health: number, t: number, block: number, mode: "autopilot" | "threshold" = "autopilot"): PortfolioSnapshot {
-  const input: SolverInput = {
-    now: t,
-    subAccounts: [
-      {
-        state: { id: SUB, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 10, debt: (10 * price * 0.86) / health, lltv: 0.86, price },
-        policy: makePolicy({ pools: [POOL], minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: true, cooldown: 0 }),
-        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-        risk: { sigma: 0.6 },
-      },
-    ],
-    pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }],
-    idle: {},
-    costs: TEST_COSTS,
-    mode,
-  }
-  return { input, timestamp: t, blockNumber: BigInt(block) } as unknown as PortfolioSnapshot
-}
-
-function feedAndRuntime() {
-  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-  const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
-  const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
-  return { feed, rt }
-}
+const snapshot = (price: number, health: number, t: number, block: number, mode: "autopilot" | "threshold" = "autopilot"): PortfolioSnapshot =>
+  bandSnapshot({ id: SUB, price, debt: (10 * price * 0.86) / health, t, block, mode })
 
 describe("s50: the keeper's band-rule shadow is the boost floor", () => {
   it("first read 1.45 at 3,000: floor 1.45; the autopilot later at 1.55 and a 15 % rise (1.7825, threshold's 1.6675 in band): the floor is 1.6675 and the solved boost does not land below it; without the feed's floor it lands under it", () => {
