@@ -13,7 +13,7 @@ import { BandRulePaper, BandRuleShadow } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
-import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordRebalance, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
+import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
@@ -641,30 +641,6 @@ class Simulation {
     this.external += fee
   }
 
-  private record(
-    ids: readonly string[],
-    t: number,
-    moved: Record<string, number>,
-    gas: number,
-    lossPpb: Record<string, number> = {},
-    due: Record<string, boolean> = {},
-    pre: readonly SubAccountState[] = [],
-  ): void {
-    // The module charges each changed sub-account its share of the gas, pro rata to its net position change, rounded up.
-    const total = ids.reduce((sum, id) => sum + (moved[id] ?? 0), 0)
-    for (const id of ids) {
-      const gasShare = total > 0 ? Math.ceil((gas * (moved[id] ?? 0)) / total) : gas
-      const p = this.policies[id] as Policy
-      // A cap-bound step that ends below the band starts no cooldown (module `_recordUsage`, review rr13v V1), nor does
-      // an in-band rescue (from inside the band below the target under rescueBelowTarget, no stop engaged; issue 13).
-      const s = this.subs.find((x) => x.id === id)
-      const belowBand = s !== undefined && s.debt > 0 && venueHealthOf(s) < p.minHealth
-      const b = pre.find((x) => x.id === id)
-      const hb = b !== undefined && b.debt > 0 ? venueHealthOf(b) : Number.POSITIVE_INFINITY
-      const inBand = b !== undefined && inBandTrigger(p, hb) && !stopEngaged({ state: b, policy: p })
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, p.epochLength, t, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, belowBand || inBand)
-    }
-  }
 
   private executePlan(planned: Plan, t: number): boolean {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
@@ -692,7 +668,7 @@ class Simulation {
     this.subs = post.subAccounts
     this.pools = post.pools
     this.idle = post.idle
-    this.record(plan.subAccounts, t, check.amountMoved, plan.gas, check.lossPpb, check.due, pre.subAccounts)
+    recordPlanUsage(this.epochs, this.policies, { ids: plan.subAccounts, now: t, moved: check.amountMoved, gas: plan.gas, lossPpb: check.lossPpb, due: check.due, pre: pre.subAccounts, post: this.subs })
     this.result.rebalances++
     const detail = plan.actions
       .map((a) => `${a.kind} ${a.amount.toFixed(a.asset === this.config.loanAsset ? 2 : 4)} ${a.asset}${a.expectedOut !== undefined ? ` -> ${a.expectedOut.toFixed(4)}` : ""}`)

@@ -1,7 +1,7 @@
 import { PlanExecutionError } from "./errors.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solveByLoanAsset } from "./solver.js"
-import { applyPlan, recordRebalance, venueHealthOf } from "./state.js"
+import { applyPlan, recordPlanUsage, venueHealthOf } from "./state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState } from "./types.js"
 
 /**
@@ -116,14 +116,7 @@ export class BandRulePaper {
       if (e instanceof PlanExecutionError) return
       throw e
     }
-    const total = plan.subAccounts.reduce((sum, id) => sum + (check.amountMoved[id] ?? 0), 0)
-    for (const id of plan.subAccounts) {
-      const p = policies[id] as Policy
-      const after = post.subAccounts.find((s) => s.id === id)
-      const gas = total > 0 ? Math.ceil((plan.gas * (check.amountMoved[id] ?? 0)) / total) : plan.gas
-      const below = after !== undefined && after.debt > 0 && venueHealthOf(after) < p.minHealth
-      this.epochs[id] = recordRebalance(this.epochs[id] as EpochState, p.epochLength, now, check.amountMoved[id] ?? 0, gas, Math.ceil(check.lossPpb[id] ?? 0), check.due[id] ?? true, below)
-    }
+    recordPlanUsage(this.epochs, policies, { ids: plan.subAccounts, now, moved: check.amountMoved, gas: plan.gas, lossPpb: check.lossPpb, due: check.due, pre: paper.subAccounts, post: post.subAccounts })
     this.portfolio = post
   }
 

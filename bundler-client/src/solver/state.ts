@@ -393,3 +393,34 @@ export function netValue(state: PortfolioState, loanAsset: string, subAccountIds
 export function inBandTrigger(policy: Pick<Policy, "rescueBelowTarget" | "minHealth" | "targetHealth">, health: number): boolean {
   return policy.rescueBelowTarget === true && health >= policy.minHealth && health < policy.targetHealth
 }
+
+/**
+ * The module's usage record of one landed plan (RebalanceLib `_recordUsage`): each listed sub-account's epoch after it,
+ * charged its share of the plan's gas pro rata to the value it moved (rounded up; the whole gas when nothing moved), its
+ * loss and, when it was due, a rebalance. A due sub-account starts its cooldown unless it ended below its band (a
+ * cap-bound step, review rr13v V1) or was rescued from inside its band below the target (`rescueBelowTarget`, no stop
+ * engaged; issue 13). Shared by the backtester and the keeper's band rule on paper.
+ *
+ * @param epochs - Epoch bookkeeping by sub-account id; the listed ones are replaced.
+ * @param policies - Policies by sub-account id.
+ * @param usage - The plan's sub-account ids, execution time (unix s), value moved (loan units), gas, loss (ppb of
+ *   equity) and whether each was due, as `checkPlanAgainstPolicy` reports them; the states before and after it.
+ */
+export function recordPlanUsage(
+  epochs: Record<string, EpochState>,
+  policies: Readonly<Record<string, Policy>>,
+  usage: { ids: readonly string[]; now: number; moved: Record<string, number>; gas: number; lossPpb: Record<string, number>; due: Record<string, boolean>; pre: readonly SubAccountState[]; post: readonly SubAccountState[] },
+): void {
+  const { ids, now, moved, gas, lossPpb, due, pre, post } = usage
+  const total = ids.reduce((sum, id) => sum + (moved[id] ?? 0), 0)
+  for (const id of ids) {
+    const gasShare = total > 0 ? Math.ceil((gas * (moved[id] ?? 0)) / total) : gas
+    const p = policies[id] as Policy
+    const s = post.find((x) => x.id === id)
+    const belowBand = s !== undefined && s.debt > 0 && venueHealthOf(s) < p.minHealth
+    const b = pre.find((x) => x.id === id)
+    const hb = b !== undefined && b.debt > 0 ? venueHealthOf(b) : Number.POSITIVE_INFINITY
+    const inBand = b !== undefined && inBandTrigger(p, hb) && !stopEngaged({ state: b, policy: p })
+    epochs[id] = recordRebalance(epochs[id] as EpochState, p.epochLength, now, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, belowBand || inBand)
+  }
+}
