@@ -9,7 +9,7 @@ import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, stopHolds } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
-import { BandRulePaper, BandRuleShadow } from "../solver/bandShadow.js"
+import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
@@ -445,9 +445,7 @@ class Simulation {
       if (this.healthRecord !== undefined)
         for (const s of this.subs) {
           if (!(s.debt > 0)) continue
-          const h = healthOf(s)
-          const expected = this.pending?.expected?.get(s.id)
-          ;(this.healthRecord.get(s.id) as Float64Array)[k] = expected !== undefined && Number.isFinite(expected) && expected > 0 ? expected : h
+          ;(this.healthRecord.get(s.id) as Float64Array)[k] = bandRuleHealth(healthOf(s), this.pending?.expected?.get(s.id))
         }
     }
     const r = this.result
@@ -1059,7 +1057,9 @@ class Simulation {
         plan = solved.plan
       }
     }
-    return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [], expected: new Map(solved.outcomes.map((o) => [o.id, o.healthAfter])) }
+    // The predicted healths only a band-rule run's record reads (`healthRecord`).
+    const expected = this.healthRecord === undefined ? undefined : new Map(solved.outcomes.map((o) => [o.id, o.healthAfter]))
+    return plan === undefined ? undefined : { executeAt: t + this.latency, plan, swaps: [], expected }
   }
 
   /**

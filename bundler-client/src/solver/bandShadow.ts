@@ -68,6 +68,18 @@ export class BandRuleShadow {
  * guard; the backtester's `strategyPolicy` projects the threshold strategy's policy the same way).
  */
 /**
+ * The band rule's health for a boost floor or the in-band gate: its health now, or, while an operation it decided is
+ * pending, the solver's predicted health after it (when that is a health: finite and > 0). The keeper's paper and the
+ * backtester's band-rule run read it the same way.
+ *
+ * @param now - The band rule's health at the read.
+ * @param expected - The pending operation's predicted health after it, if any.
+ */
+export function bandRuleHealth(now: number, expected: number | undefined): number {
+  return expected !== undefined && Number.isFinite(expected) && expected > 0 ? expected : now
+}
+
+/**
  * Largest relative growth of a live position's debt or collateral between two reads taken as accrual (interest, yield)
  * rather than an operation: 0.1 % (a day of interest at 36 % APR; an operation moves more).
  */
@@ -210,7 +222,7 @@ export class BandRulePaper {
       if (!(s.debt > 0)) continue
       const h = venueHealthOf(s)
       const e = expected?.get(key(s.id))
-      out.set(key(s.id), e !== undefined && Number.isFinite(e) && e > 0 ? e : h)
+      out.set(key(s.id), bandRuleHealth(h, e))
     }
     return out
   }
