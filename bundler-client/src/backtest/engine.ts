@@ -7,7 +7,7 @@ import { TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, stopHolds } from "../solver/solver.js"
+import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds } from "../solver/solver.js"
 import { withInclusionMargin } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
@@ -988,7 +988,6 @@ class Simulation {
     // After a rescue reverted short of its repayment, that sub-account's fall is planned over the real delay (rr13 F6).
     const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
     const aimed = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
-    let solved = solve(aimed)
     // A rescue the inclusion margin rules out (review rr13t T3, gap families): after a gap the volatility reads tens of
     // times its calm value, the margin lifts the landing floor past what one operation's caps can reach, and the solver
     // plans nothing while the position sits just above health 1 for hours (liquidated on a gap that does not recover,
@@ -996,10 +995,10 @@ class Simulation {
     // allows (the plan threshold would send): it may revert if the price falls on during inclusion (base gas), and
     // otherwise lands inside the band.
     // The same for an in-band rescue (issue 13): its zone starts at the target, and the margin can empty it.
-    if (mode === "autopilot" && solved.plan === undefined && this.subs.some(rescueDue)) {
-      const plain = solve(solverInput)
-      if (plain.plan !== undefined) solved = plain
-    }
+    // A boost the same way (helper bk51): after a rise the boost planned at the price expected at inclusion needed more
+    // than the amount cap to reach the zone; the autopilot boosted a poll after threshold, its cooldown ended a poll
+    // later, and a gap in that poll liquidated it. One rule, the solver's (`solveAimed`), the keeper's too.
+    let solved = solveAimed(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true
     let plan = solved.plan
@@ -1042,7 +1041,7 @@ class Simulation {
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
       // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
       // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
-      const rescue = solve(noBoost(aimed)).plan ?? (this.subs.some(rescueDue) ? solve(noBoost(solverInput)).plan : undefined)
+      const rescue = solveAimed(noBoost(aimed)).plan
       return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
@@ -1053,7 +1052,7 @@ class Simulation {
       )
       if (parked.length > 0) {
         const masked = aimed.subAccounts.map((x) => (parked.includes(x.state.id) ? { ...x, policy: { ...x.policy, boostAllowed: false } } : x))
-        solved = solve({ ...aimed, subAccounts: masked })
+        solved = solveAimed({ ...aimed, subAccounts: masked })
         plan = solved.plan
       }
     }

@@ -3,6 +3,8 @@ export {
   validatePolicy,
   solve,
   solveByLoanAsset,
+  solveAimed,
+  withoutInclusionMargin,
   atInclusion,
 } from "./solver.js"
 export {

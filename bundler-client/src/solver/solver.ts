@@ -131,6 +131,37 @@ export function solve(input: SolverInput): SolverResult {
 }
 
 /**
+ * The solver's plan for an input that carries the keeper's inclusion margins (`landingMargin`, `inclusionDrift`: the
+ * keeper's `withInclusionMargin`), with the module's own landing zone as the fallback: when the margined input plans
+ * nothing, the plan of the same input without them ({@link withoutInclusionMargin}: the plan a band rule would send),
+ * if that plans anything. Why (issue 13): a margin can empty the zone one operation's caps reach. After a gap the
+ * volatility reads tens of times its calm value and the landing margin lifts a rescue's floor past the caps (review
+ * rr13t T3: the position sat just above health 1 for hours, where threshold was rescued); after a rise the boost
+ * planned at the price expected at inclusion needs more than the amount cap to reach the zone (helper bk51: the
+ * autopilot boosted a poll after threshold, its cooldown ended a poll later and a gap in that poll liquidated it).
+ * The fallback plan may revert if the price moves on before inclusion (the cost of its gas); a margined plan, when one
+ * exists, always goes first. Without margins it is {@link solve}. The backtester and the keeper alike.
+ *
+ * @param input - The solver input (one loan asset), margins set or not.
+ * @returns The margined result when it has a plan, else the unmargined one's when it has, else the margined one.
+ * @throws {SolverInputError} As {@link solve}.
+ */
+export function solveAimed(input: SolverInput): SolverResult {
+  const aimed = solve(input)
+  if (aimed.plan !== undefined || !input.subAccounts.some((s) => s.landingMargin !== undefined || s.inclusionDrift !== undefined)) return aimed
+  const plain = solve(withoutInclusionMargin(input))
+  return plain.plan !== undefined ? plain : aimed
+}
+
+/**
+ * `input` without the keeper's inclusion margins: each sub-account's `landingMargin` and `inclusionDrift` dropped (the
+ * plan at the read price, aimed anywhere in the module's landing zone); the boost floor and everything else kept.
+ */
+export function withoutInclusionMargin(input: SolverInput): SolverInput {
+  return { ...input, subAccounts: input.subAccounts.map(({ landingMargin: _m, inclusionDrift: _d, ...s }) => s) }
+}
+
+/**
  * The input as the solver plans it: each sub-account with an `inclusionDrift` at the oracle price it expects at
  * inclusion, `state.price x e^inclusionDrift` (its swap curves are in bps of the oracle value and stay as quoted): a
  * drift below 0 for any sub-account, above 0 only for one above its band (a boost). The module checks a plan against
@@ -580,7 +611,7 @@ export function solveByLoanAsset(input: SolverInput): Map<string, SolverResult> 
   const groups = new Map<string, SolverInput["subAccounts"]>()
   for (const s of input.subAccounts) groups.set(s.state.loanAsset, [...(groups.get(s.state.loanAsset) ?? []), s])
   const results = new Map<string, SolverResult>()
-  for (const [asset, subAccounts] of groups) results.set(asset, solve({ ...input, subAccounts }))
+  for (const [asset, subAccounts] of groups) results.set(asset, solveAimed({ ...input, subAccounts }))
   return results
 }
 
