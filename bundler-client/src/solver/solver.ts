@@ -131,34 +131,46 @@ export function solve(input: SolverInput): SolverResult {
 }
 
 /**
- * The solver's plan for an input that carries the keeper's inclusion margins (`landingMargin`, `inclusionDrift`: the
- * keeper's `withInclusionMargin`), with the module's own landing zone as the fallback: when the margined input plans
- * nothing, the plan of the same input without them ({@link withoutInclusionMargin}: the plan a band rule would send),
- * if that plans anything. Why (issue 13): a margin can empty the zone one operation's caps reach. After a gap the
- * volatility reads tens of times its calm value and the landing margin lifts a rescue's floor past the caps (review
- * rr13t T3: the position sat just above health 1 for hours, where threshold was rescued); after a rise the boost
- * planned at the price expected at inclusion needs more than the amount cap to reach the zone (helper bk51: the
- * autopilot boosted a poll after threshold, its cooldown ended a poll later and a gap in that poll liquidated it).
- * The fallback plan may revert if the price moves on before inclusion (the cost of its gas); a margined plan, when one
- * exists, always goes first. Without margins it is {@link solve}. The backtester and the keeper alike.
+ * The solver's plan for an input that carries the keeper's inclusion margins (`inclusionDrift`, `landingMargin`: the
+ * keeper's `withInclusionMargin`), falling back step by step to the module's own landing zone: when the input plans
+ * nothing, the same input planned at the read price (without `inclusionDrift`, the landing margin kept), then without
+ * either ({@link withoutInclusionMargin}: the plan a band rule would send); the first that plans anything. Why
+ * (issue 13): a margin can empty the zone one operation's caps reach. After a gap the volatility reads tens of times
+ * its calm value and the landing margin lifts a rescue's floor past the caps (review rr13t T3: the position sat just
+ * above health 1 for hours, where threshold was rescued). After a rise the boost planned at the price expected at
+ * inclusion needs more than the amount cap to reach the zone, or meets the band rule's health moved up by the same
+ * rise above the zone's top (helper bk51: the autopilot boosted a poll after threshold, its cooldown ended a poll later
+ * and a gap in that poll liquidated it). A fallback plan may revert if the price moves on before inclusion (the cost of
+ * its gas); a margined plan, when one exists, always goes first. Without margins it is {@link solve}. The backtester
+ * and the keeper alike ({@link solveByLoanAsset}).
  *
  * @param input - The solver input (one loan asset), margins set or not.
- * @returns The margined result when it has a plan, else the unmargined one's when it has, else the margined one.
+ * @returns The first result with a plan (margined, then at the read price, then unmargined), else the margined one.
  * @throws {SolverInputError} As {@link solve}.
  */
 export function solveAimed(input: SolverInput): SolverResult {
   const aimed = solve(input)
-  if (aimed.plan !== undefined || !input.subAccounts.some((s) => s.landingMargin !== undefined || s.inclusionDrift !== undefined)) return aimed
+  if (aimed.plan !== undefined) return aimed
+  const drifted = input.subAccounts.some((s) => s.inclusionDrift !== undefined)
+  if (drifted) {
+    const atRead = solve(withoutInclusionMargin(input, "drift"))
+    if (atRead.plan !== undefined) return atRead
+  }
+  if (!input.subAccounts.some((s) => s.landingMargin !== undefined)) return aimed
   const plain = solve(withoutInclusionMargin(input))
   return plain.plan !== undefined ? plain : aimed
 }
 
 /**
- * `input` without the keeper's inclusion margins: each sub-account's `landingMargin` and `inclusionDrift` dropped (the
- * plan at the read price, aimed anywhere in the module's landing zone); the boost floor and everything else kept.
+ * `input` without the keeper's inclusion margins: each sub-account's `inclusionDrift` dropped (planned at the read
+ * price) and, unless `only` is "drift", its `landingMargin` too (aimed anywhere in the module's landing zone); the boost
+ * floor and everything else kept.
  */
-export function withoutInclusionMargin(input: SolverInput): SolverInput {
-  return { ...input, subAccounts: input.subAccounts.map(({ landingMargin: _m, inclusionDrift: _d, ...s }) => s) }
+export function withoutInclusionMargin(input: SolverInput, only?: "drift"): SolverInput {
+  return {
+    ...input,
+    subAccounts: input.subAccounts.map(({ landingMargin, inclusionDrift: _d, ...s }) => (only === "drift" && landingMargin !== undefined ? { ...s, landingMargin } : s)),
+  }
 }
 
 /**
