@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest"
+import { solve, solveAimed, withoutInclusionMargin } from "./solver.js"
+import { applyPlan, healthOf } from "./state.js"
+import { makePolicy, TEST_COSTS } from "./testing.js"
+import type { EpochState, SolverInput, SubAccountInput } from "./types.js"
+
+/*
+ * Issue 13, stop 52: `solveAimed`, a plan the keeper's inclusion margins rule out goes at the read price (landing margin
+ * kept), then as the module's own zone allows. Band 1.15 / 1.4 / 1.7 (makePolicy), one Morpho-like sub-account at 3,000.
+ */
+
+const NOW = 1_700_000_000
+const FRESH: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
+const POOL = "0x00000000000000000000000000000000000000a1"
+
+function input(health: number, extra: Partial<SubAccountInput>): SolverInput {
+  const price = 3000
+  const collateral = 10
+  const sub: SubAccountInput = {
+    state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / health, lltv: 0.86, price },
+    policy: makePolicy({ pools: [POOL] }),
+    epoch: FRESH,
+    risk: { sigma: 0.6 },
+    ...extra,
+  }
+  return { now: NOW, subAccounts: [sub], pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }], idle: {}, costs: TEST_COSTS, mode: "autopilot" }
+}
+
+function landed(i: SolverInput, plan: NonNullable<ReturnType<typeof solve>["plan"]>): number {
+  return healthOf(applyPlan({ subAccounts: i.subAccounts.map((s) => s.state), pools: i.pools, idle: i.idle }, plan).subAccounts[0] as Parameters<typeof healthOf>[0])
+}
+
+describe("solveAimed: the margins' fallback", () => {
+  it("a boost at health 1.9 with the band rule's health 1.6 and a rise of 10 % expected until inclusion: at the expected price the floor (1.6 x e^0.1) is above the zone's top, so solve plans nothing; solveAimed boosts at the read price, at or above the floor by the landing margin and inside the zone", () => {
+    const i = input(1.9, { boostFloorHealth: 1.6, inclusionDrift: 0.1, landingMargin: 0.02 })
+    const aimed = solve(i)
+    expect(aimed.plan).toBeUndefined()
+    expect(aimed.outcomes[0]?.reason).toMatch(/boost floor/)
+    const r = solveAimed(i)
+    expect(r.plan).toBeDefined()
+    const h = landed(i, r.plan as NonNullable<typeof r.plan>)
+    expect(h).toBeGreaterThanOrEqual(1.6 * Math.exp(0.02))
+    expect(h).toBeLessThanOrEqual(1.7)
+    // The first fallback keeps the landing margin: the same plan as the input without the drift alone.
+    expect(r.plan).toEqual(solve(withoutInclusionMargin(i, "drift")).plan)
+  })
+
+  it("a rescue at health 1.1 whose landing margin (0.25, far beyond the zone) empties its zone: solve plans nothing, solveAimed sends the unmargined rescue, landing inside the band", () => {
+    const i = input(1.1, { landingMargin: 0.25 })
+    expect(solve(i).plan).toBeUndefined()
+    const r = solveAimed(i)
+    expect(r.plan).toEqual(solve(withoutInclusionMargin(i)).plan)
+    const h = landed(i, r.plan as NonNullable<typeof r.plan>)
+    expect(h).toBeGreaterThan(1.15)
+    expect(h).toBeLessThan(1.7)
+  })
+
+  it("when the margined input plans, or there are no margins, solveAimed is solve; nothing due plans nothing", () => {
+    const margined = input(1.1, { landingMargin: 0.01, inclusionDrift: -0.005 })
+    expect(solveAimed(margined)).toEqual(solve(margined))
+    const bare = input(1.9, { boostFloorHealth: 1.8 })
+    expect(solve(bare).plan).toBeUndefined()
+    expect(solveAimed(bare)).toEqual(solve(bare))
+    expect(solveAimed(input(1.5, { landingMargin: 0.02, inclusionDrift: 0.05 })).plan).toBeUndefined()
+  })
+})
