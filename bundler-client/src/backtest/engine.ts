@@ -8,7 +8,7 @@ import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds } from "../solver/solver.js"
-import { withInclusionMargin } from "../keeper/inclusionMargin.js"
+import { withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
@@ -231,6 +231,15 @@ class Simulation {
    * inclusion time can (rr13 F6).
    */
   private readonly shortfallReverted = new Set<string>()
+  /**
+   * Sub-accounts whose last plan reverted because a sale's on-chain minimum at the inclusion oracle exceeded its fixed
+   * repayment (`SaleExceedsRepayment`: the price held, or rose, where the plan was sized for a fall): until a plan of
+   * theirs lands, the keeper plans them at the read price (no falling `inclusionDrift`), the other side of
+   * {@link shortfallReverted} (stop 52: after a gap the trend, a median of five minutes, still reads the fall while the
+   * price holds; the no-idle trader's swap rescues reverted so at every poll, widened by F6 after a first shortfall,
+   * until a second gap liquidated it where threshold's sale, sized at the read price, landed).
+   */
+  private readonly saleHeld = new Set<string>()
   /** Oracle price of each asset at the keeper's latest poll and at the one before (for {@link Simulation.jumping}). */
   private readonly polled: Record<string, number> = {}
   private readonly previousPoll: Record<string, number> = {}
@@ -644,7 +653,16 @@ class Simulation {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
     const reject = (why: string): false => {
       this.result.rejectedRebalances++
-      if (/inside the callback: needs .* \(ActionFailed\)/.test(why)) for (const id of planned.subAccounts) this.shortfallReverted.add(id)
+      // Each side of a sale's window (a fixed repayment between its minimum at the inclusion oracle and its output at the
+      // pool price of inclusion) says where the next plan is sized: the fall went on (widen) or the price held (at the read).
+      const shortfall = /inside the callback: needs .* \(ActionFailed\)/.test(why)
+      const held = /\(SaleExceedsRepayment\)/.test(why)
+      for (const id of planned.subAccounts) {
+        if (shortfall) this.shortfallReverted.add(id)
+        if (held) this.shortfallReverted.delete(id)
+        if (held) this.saleHeld.add(id)
+        else if (shortfall) this.saleHeld.delete(id)
+      }
       this.payGas(t, this.config.costs.baseGas)
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
       return false
@@ -656,7 +674,10 @@ class Simulation {
     const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
     if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
-    for (const id of plan.subAccounts) this.shortfallReverted.delete(id)
+    for (const id of plan.subAccounts) {
+      this.shortfallReverted.delete(id)
+      this.saleHeld.delete(id)
+    }
     // applyPlan burns `amount x slippageBps` extra shares on a pool exit and credits `amount x (1 - slippageBps)` on an entry.
     for (const a of plan.actions) {
       if (a.kind !== "WithdrawFromPool" && a.kind !== "DepositToPool") continue
@@ -987,7 +1008,9 @@ class Simulation {
     const live = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay) : solverInput
     // After a rescue reverted short of its repayment, that sub-account's fall is planned over the real delay (rr13 F6).
     const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
-    const aimed = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
+    const widened = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
+    // After a sale reverted because the price held (`saleHeld`), that sub-account is planned at the read price.
+    const aimed = mode === "autopilot" && this.saleHeld.size > 0 ? { ...widened, subAccounts: widened.subAccounts.map((x) => (this.saleHeld.has(x.state.id) ? withoutFallDrift(x) : x)) } : widened
     // A rescue the inclusion margin rules out (review rr13t T3, gap families): after a gap the volatility reads tens of
     // times its calm value, the margin lifts the landing floor past what one operation's caps can reach, and the solver
     // plans nothing while the position sits just above health 1 for hours (liquidated on a gap that does not recover,

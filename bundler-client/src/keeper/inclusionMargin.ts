@@ -57,3 +57,19 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
     }),
   }
 }
+
+/**
+ * `sub` planned at the read price when its margin expects a fall: its `inclusionDrift` dropped when below 0 (a rise, and
+ * the landing margin, kept). For a sub-account whose last sale reverted with `SaleExceedsRepayment` (the sale's
+ * on-chain minimum at the inclusion oracle above its fixed repayment: the price held or rose where the plan was sized
+ * for a fall), until one of its plans lands: the other side of a sale's window from rr13 F6's shortfall, which widens
+ * the fall instead (stop 52; the backtester's `saleHeld`, the keeper's `rt.saleHeld`).
+ *
+ * @param sub - A sub-account's solver input, after {@link withInclusionMargin}.
+ * @returns The same object when its drift is not a fall, else a copy without it.
+ */
+export function withoutFallDrift<T extends { inclusionDrift?: number | undefined }>(sub: T): T {
+  if (!(sub.inclusionDrift !== undefined && sub.inclusionDrift < 0)) return sub
+  const { inclusionDrift: _drift, ...rest } = sub
+  return rest as T
+}
