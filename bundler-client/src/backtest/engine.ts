@@ -3,7 +3,7 @@ import type { RiskModel } from "../risk/firstPassage.js"
 import { GarchRegime } from "../risk/regime.js"
 import { DrawdownGuard } from "../risk/stopLoss.js"
 import { TailCalibrator } from "../risk/tail.js"
-import { TrendEstimator } from "../risk/trend.js"
+import { TREND_WINDOW_SECONDS, TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
@@ -138,7 +138,7 @@ export type RunBacktestOptions = {
    * no operation of the strategy is decided for or lands on a sub-account below health 1 (the liquidator-first rule).
    */
   liquidate?: boolean | undefined
-  /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip. */
+  /** Called for every liquidation, rebalance, swap, rejected operation and stop-loss trip, and for a tripped guard's exit that waits for the rescue as fragile (kind "stop-loss", detail "exit waits: ..."). */
   trace?: ((event: BacktestEvent) => void) | undefined
 }
 
@@ -245,6 +245,8 @@ class Simulation {
   private readonly previousPoll: Record<string, number> = {}
   /** Poll time at which the current run of jumping polls ({@link Simulation.jumping}) of each asset began; absent outside a jump. */
   private readonly jumpSince: Record<string, number> = {}
+  /** The latest jumping poll of each asset and the time its run began (x52: how long the trend reads it). */
+  private readonly lastJump: Record<string, { at: number; since: number }> = {}
   /**
    * The autopilot's band-rule shadow of each sub-account (issue 13, helper s50; `keeper.boostFloor`, default on): the
    * health a band-rule position would hold on the same prices, observed at each poll (interest folded in as the
@@ -430,6 +432,7 @@ class Simulation {
           const jump = Math.log((this.polled[a] as number) / (this.previousPoll[a] as number)) < -config.risk.tail.minJump
           if (!jump) delete this.jumpSince[a]
           else if (this.jumpSince[a] === undefined) this.jumpSince[a] = t
+          if (jump) this.lastJump[a] = { at: t, since: this.jumpSince[a] as number }
         }
         if (this.strategy === "autopilot" && config.keeper.boostFloor !== false) this.observeShadows()
         this.pending = this.liquidatorFirst(this.strategy === "dfs-style" ? this.decideDfs(t) : this.decideSolver(t))
@@ -721,7 +724,7 @@ class Simulation {
    *
    * @returns The plan with executed outputs, and the fees and impact paid (loan units), or the reason it reverts.
    */
-  private executeSwapActions(plan: Plan): { plan: Plan; fee: number; impact: number } | { reason: string } {
+  private executeSwapActions(plan: Plan, subs: readonly SubAccountState[] = this.subs, market: (asset: string) => number = (a) => this.market(a)): { plan: Plan; fee: number; impact: number } | { reason: string } {
     let fee = 0
     let impact = 0
     const actions = []
@@ -730,9 +733,9 @@ class Simulation {
         actions.push(a)
         continue
       }
-      const s = this.subs.find((x) => x.id === plan.subAccounts[a.subAccount]) as SubAccountState
+      const s = subs.find((x) => x.id === plan.subAccounts[a.subAccount]) as SubAccountState
       const sell = a.kind === "SellCollateral"
-      const pm = this.market(s.collateralAsset)
+      const pm = market(s.collateralAsset)
       const pool = this.swapPool(s.collateralAsset)
       const q = sell ? quoteSell(a.amount, pm, pool) : quoteBuy(a.amount, pm, pool)
       const bps = (this.swapPolicies()[s.id] as Policy).maxSlippageBps ?? 0
@@ -1040,6 +1043,7 @@ class Simulation {
       const exitHealth = (this.policies[s.id] as Policy).exitHealth as number
       const min = Math.max(before + 0.01, outOfBand(now) === "low" ? outcome(s.id).allowedHealth.min : 0)
       const exit = this.stopLossExit(input, { min, max: Math.max(min, before + (exitHealth - before) * 0.95) }, t, share)
+      // Below the band an exit only the trend's move lands gives way to the solver's rescue of `s` (x52, {@link exitFragile}).
       if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
     }
     if (stopped) {
@@ -1050,7 +1054,9 @@ class Simulation {
       // (buffers first), so a tripped guard never leaves a position below its band with its buffers untouched, and a
       // fast fall is not met by exit after exit until liquidation.
       // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`). In a jump still going
-      // on ({@link Simulation.jumping}) no exit is tried: the buffers-first rescue goes (f13n, below).
+      // on ({@link Simulation.jumping}) no exit is tried: the buffers-first rescue goes (f13n, below). An exit that lands
+      // only if the trend's move happens ({@link Simulation.exitFragile}, x52) gives way to that rescue too, and stays owed.
+      let fragile: Pending | undefined
       for (const input of atInclusion(aimed).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
@@ -1059,12 +1065,18 @@ class Simulation {
         // exit never came: slowGrind, t50). A cap-bound exit only from below the band (the module's cap-bound rule).
         if (!rescueDue(s) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? (outOfBand(s) === "low" ? this.capBoundExit(input, outcome(s.id).allowedHealth, t) : undefined)
-        if (exit !== undefined) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
+        if (exit === undefined) continue
+        // Issue 13, x52: an exit only the trend's move lands waits for the buffers-first rescue below (if it covers `s`).
+        if (!this.exitFragile(exit, now, t)) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
+        if (fragile === undefined) fragile = { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
       // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
       // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
       const rescue = solveAimed(noBoost(aimed)).plan
+      // A fragile exit (x52) gives way only to a rescue of its own sub-account; else it goes (better than nothing).
+      if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string))) return fragile
+      if (fragile !== undefined) this.trace?.({ time: t, kind: "stop-loss", subAccount: fragile.exit, detail: "exit waits: it lands only at the trend's price, the rescue goes" })
       return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
@@ -1107,6 +1119,46 @@ class Simulation {
     const since = this.jumpSince[s.collateralAsset]
     if (!this.jumping(s) || since === undefined) return false
     return this.trippedAt === undefined || this.trippedAt >= since - this.config.keeper.pollSeconds
+  }
+
+  /**
+   * Whether a tripped guard's exit `plan` of `s` (below its band, decided at `t`) is fragile (issue 13, x52): the guard
+   * tripped in a jump ({@link Simulation.jumping}, or at the poll before it, as {@link exitWaits} reads it) that the
+   * trend which sized the exit still reads (the jump's last poll less than `TREND_WINDOW_SECONDS` ago), and the exit
+   * lands ({@link landsAt}) only if the price moves as that trend expects (`atInclusion`): not if the oracle holds at its
+   * current price, nor if it goes on as it moved over the last poll (that move extrapolated over the delay to
+   * inclusion). A sale plan is valid only in a narrow oracle window (its minimum output at the inclusion oracle at most
+   * the fixed repayment, its output at least it); after the jump the trend (a median of five minutes) still reads the
+   * fall before it while the price holds. Fuzz seed 1259: exit sized for -3.6 %/min at the flat poll after the gap that
+   * tripped the guard, SaleExceedsRepayment, the pool rescue a poll late, liquidated by the next gap where threshold's
+   * rescue, decided at that flat poll, landed. A guard tripped outside a jump keeps its exit (crash45: the exit sized on
+   * a noisy crash's trend lands; deferring it fed the pool in and sold lower, -861 net per path, measured).
+   */
+  private exitFragile(plan: Plan, s: SubAccountState, t: number): boolean {
+    const jump = this.lastJump[s.collateralAsset]
+    const pollSeconds = this.config.keeper.pollSeconds
+    if (jump === undefined || this.trippedAt === undefined || t - jump.at >= TREND_WINDOW_SECONDS) return false
+    if (this.trippedAt < jump.since - pollSeconds || this.trippedAt > jump.at) return false
+    const at = t + this.executionDelay(t)
+    if (this.landsAt(plan, s, s.price, at)) return false
+    const before = this.previousPoll[s.collateralAsset]
+    const move = before !== undefined && before > 0 ? s.price / before : 1
+    return !this.landsAt(plan, s, s.price * move ** ((at - t) / pollSeconds), at)
+  }
+
+  /**
+   * Whether `planned` would land at time `at` were the oracle and market price of `s`'s collateral `price` (other
+   * prices, balances, pools and epochs as now): its swaps as {@link executeSwapActions} executes them, then the rule
+   * book. No state changes.
+   */
+  private landsAt(planned: Plan, s: SubAccountState, price: number, at: number): boolean {
+    const asset = s.collateralAsset
+    const subs = this.subs.map((x) => (x.collateralAsset === asset ? { ...x, price } : x))
+    if (subs.some((x) => planned.subAccounts.includes(x.id) && x.debt > 0 && healthOf(x) < 1)) return false
+    const swaps = this.executeSwapActions(planned, subs, (a) => (a === asset ? price : this.market(a)))
+    if ("reason" in swaps) return false
+    const hasSwap = swaps.fee + swaps.impact > 0 || swaps.plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
+    return checkPlanAgainstPolicy({ plan: swaps.plan, pre: { subAccounts: subs, pools: this.pools, idle: this.idle }, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: at }).ok
   }
 
   private jumping(s: SubAccountState): boolean {

@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest"
+import { resolveBacktestConfig } from "./config.js"
+import { runBacktest } from "./engine.js"
+import type { BacktestEvent } from "./engine.js"
+import { FAMILIES } from "./suite.js"
+import { DEFAULT_PATH, generatePath } from "../prices/generator.js"
+import { fuzzPath, minutePath } from "./paths.testing.js"
+
+/*
+ * Helper x52, issue 13 (rule: where threshold is not liquidated, the autopilot is not either). The fix of fuzz seed
+ * 1259 (issue13.bk51.test.ts): a tripped drawdown guard's exit below the band waits for the buffers-first rescue when
+ * the guard tripped in a jump the trend still reads and the exit lands only at the trend's price (engine
+ * `exitFragile`). Its bound, pinned here: a guard tripped outside a jump keeps its exit. A first version without the
+ * jump condition (the exit waited whenever it landed neither at the price holding nor at the last poll's move
+ * extrapolated) deferred the exits of a noisy crash, whose trend was right: crash45 seed 1147 -77,768 -> -85,041,
+ * the family's mean net P&L -77,000 -> -77,861 per path (suite, 220 paths, buffered).
+ */
+
+const BUFFERED = resolveBacktestConfig()
+const T0 = 1_700_000_000
+
+/**
+ * Fuzz seed 1259's path to minute 2782 (a -3.5 %/min fall), then a gap of `g1` held `flat` minutes, then a gap of `g2`
+ * held 5 h (drifting +0.05 %).
+ */
+function variant(g1: number, flat: number, g2: number) {
+  const p = Array.from(fuzzPath(1259, T0).prices.ETH as Float64Array).slice(0, 2783)
+  const a = (p.at(-1) as number) * (1 + g1)
+  for (let i = 0; i < flat; i++) p.push(a * (1 + 0.0001 * (i % 2)))
+  const b = a * (1 + g2)
+  for (let i = 0; i < 300; i++) p.push(b * (1 + (0.0005 * i) / 300))
+  return minutePath(p, T0)
+}
+
+/** The suite's crash45 path `seed` (its ETH path, as `runSuitePaths` generates it). */
+const crash45 = (seed: number) => generatePath({ ...DEFAULT_PATH, ...FAMILIES.crash45.path, asset: "ETH", kind: "crash45", seed })
+
+describe("x52: a tripped guard's exit waits for the rescue only after the jump that tripped it", () => {
+  it("crash45 seed 1147 (buffered, a -45 % crash with noise): the guard trips outside a jump, its exits are never deferred and the first operation after the trip is the exit (a swap)", () => {
+    const events: BacktestEvent[] = []
+    const r = runBacktest(crash45(1147), BUFFERED, "autopilot", { trace: (e) => events.push(e) })
+    const trip = events.find((e) => e.kind === "stop-loss")
+    expect(trip).toBeDefined()
+    expect(events.filter((e) => e.kind === "stop-loss" && /^exit waits/.test(e.detail ?? ""))).toEqual([])
+    const first = events.find((e) => (e.kind === "rebalance" || e.kind === "swap") && e.time > (trip as BacktestEvent).time)
+    expect(first?.kind).toBe("swap")
+    expect(r.liquidations).toBe(0)
+  })
+
+  it("the class on seed 1259's fall: a gap of -14 % or -17 % that trips the guard, held 3 minutes, then -22 % or -26 %: threshold (rescued from the pool at the flat poll) is not liquidated and the autopilot neither (all 4 liquidated before x52: exit SaleExceedsRepayment at the flat poll); its exit waits once, at the first flat poll", () => {
+    for (const g1 of [-0.14, -0.17])
+      for (const g2 of [-0.22, -0.26]) {
+        const name = `${g1} ${g2}`
+        const p = variant(g1, 3, g2)
+        expect(runBacktest(p, BUFFERED, "threshold").liquidations, name).toBe(0)
+        const events: BacktestEvent[] = []
+        const a = runBacktest(p, BUFFERED, "autopilot", { trace: (e) => events.push(e) })
+        expect(a.liquidations, name).toBe(0)
+        expect(events.filter((e) => e.kind === "stop-loss" && /^exit waits/.test(e.detail ?? "")).map((e) => Math.round((e.time - T0) / 60)), name).toEqual([2784])
+        expect(events.filter((e) => e.kind === "rejected"), name).toEqual([])
+      }
+  })
+})
