@@ -172,6 +172,14 @@ export type SafeRuntime = {
    * until one of its plans lands. At most one entry per sub-account of the Safe (pruned to the snapshot's).
    */
   shortfallFallSeconds?: Map<string, number> | undefined
+  /**
+   * Sub-accounts (lower case) whose last sale failed with the module's `SaleExceedsRepayment` (the sale's on-chain
+   * minimum at the inclusion oracle above its fixed repayment: the price held or rose where the plan was sized for a
+   * fall): planned at the read price (no falling `inclusionDrift`, `withoutFallDrift`) until one of their plans lands
+   * or a shortfall is noted for them (stop 52, the backtester's `saleHeld`; shortfall.ts `noteSaleHeld`). At most one
+   * entry per sub-account of the Safe (pruned to the snapshot's); not persisted.
+   */
+  saleHeld?: Set<string> | undefined
   blockSeconds?: number | undefined
 }
 

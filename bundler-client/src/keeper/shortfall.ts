@@ -1,5 +1,5 @@
 import { BaseError, type Hex } from "viem"
-import { ActionFailedError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
+import { ActionFailedError, SaleExceedsRepaymentError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { INCLUSION_MARGIN } from "./inclusionMargin.js"
 import type { SafeRuntime } from "./runtime.js"
@@ -10,6 +10,10 @@ import type { SafeRuntime } from "./runtime.js"
 // `ActionFailed(<the callback's index>, <the pull's revert>)`. Until one of its plans lands, that sub-account's next
 // plan is sized for the fall over the delay the failed one really took (`withInclusionMargin`'s `fallSeconds`), as the
 // backtester's autopilot does (engine.ts `shortfallReverted`).
+// The other side of a sale's window (stop 52): when a sale fails with the module's `SaleExceedsRepayment` (its on-chain
+// minimum at the inclusion oracle above its fixed repayment: the price held or rose where the plan was sized for a
+// fall), that sub-account is planned at the read price (`rt.saleHeld`, `withoutFallDrift`) until one of its plans lands,
+// as the backtester's `saleHeld`. Each side clears the other: the latest failure says where the next plan is sized.
 
 /** What the keeper keeps of the plan it last handed to the sender, to read the fate of its operation. */
 export type SentPlan = {
@@ -69,17 +73,58 @@ export function shortRepaymentIndexOf(data: Hex): number | undefined {
 export function shortfallSubAccountsOf(error: unknown, rescues: ReadonlyMap<number, string>): string[] {
   const ids = new Set<string>()
   if (rescues.size === 0) return []
-  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 32; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causeChainOf(error)) {
     if (e instanceof ActionFailedError && (e.detail === undefined || e.detail.startsWith("inside the callback: needs "))) {
       const id = rescues.get(e.index)
       if (id !== undefined) ids.add(id)
     }
-    const text = e instanceof BaseError ? `${e.details ?? ""} ${e.shortMessage} ${e.metaMessages?.join(" ") ?? ""}` : e instanceof Error ? e.message : ""
-    for (const match of text.match(/0x[0-9a-fA-F]{8,}/g) ?? []) {
-      const index = shortRepaymentIndexOf(match as Hex)
+    for (const data of hexDataIn(e)) {
+      const index = shortRepaymentIndexOf(data)
       const id = index === undefined ? undefined : rescues.get(index)
       if (id !== undefined) ids.add(id)
     }
+  }
+  return [...ids]
+}
+
+/** `error` and its `cause`s, outermost first (at most 32: a cyclic chain ends). */
+function* causeChainOf(error: unknown): Generator<unknown> {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 32; e = (e as { cause?: unknown }).cause, depth++) yield e
+}
+
+/** The hex words (`0x` and at least 8 hex digits) of one error's own messages: revert data a node or bundler gives as text. */
+function hexDataIn(e: unknown): Hex[] {
+  const text = e instanceof BaseError ? `${e.details ?? ""} ${e.shortMessage} ${e.metaMessages?.join(" ") ?? ""}` : e instanceof Error ? e.message : ""
+  return (text.match(/0x[0-9a-fA-F]{8,}/g) ?? []) as Hex[]
+}
+
+/**
+ * The sub-account a module revert names when it is `SaleExceedsRepayment(bytes32 subAccount, uint256 minOut, uint256
+ * repaid)` (a sub-account's sales bring at least `minOut` of the loan token, base units, at the oracle of execution, but
+ * the plan lowers its debt by only `repaid`): the module's bytes32 id, which is the plan's `subAccounts[]` entry.
+ *
+ * @param data - Revert data of the module (`UserOperationRevertReason.revertReason`, or found in a simulation's error).
+ * @returns The sub-account id (bytes32 hex, lower case), or undefined for any other revert or undecodable data.
+ */
+export function saleHeldSubAccountOf(data: Hex): string | undefined {
+  const decoded = decodeModuleError(data)
+  if (decoded?.errorName !== "SaleExceedsRepayment") return undefined
+  const id = decoded.args[0]
+  return typeof id === "string" ? id.toLowerCase() : undefined
+}
+
+/**
+ * The sub-accounts (lower case) of `subAccounts` (a plan's ids) a failed send reports as `SaleExceedsRepayment`: the
+ * SDK's `SaleExceedsRepaymentError` (its validation's rule book, or a revert the SDK decoded) anywhere in the cause
+ * chain, or the module's revert data in the chain's messages (a bundler's simulation), {@link saleHeldSubAccountOf}.
+ * An id outside the plan is ignored.
+ */
+export function saleHeldSubAccountsOf(error: unknown, subAccounts: readonly string[]): string[] {
+  const listed = new Set(subAccounts.map((id) => id.toLowerCase()))
+  const ids = new Set<string>()
+  for (const e of causeChainOf(error)) {
+    const named = e instanceof SaleExceedsRepaymentError && typeof e.subAccount === "string" ? [e.subAccount.toLowerCase()] : []
+    for (const id of [...named, ...hexDataIn(e).map(saleHeldSubAccountOf)]) if (id !== undefined && listed.has(id)) ids.add(id)
   }
   return [...ids]
 }
@@ -99,14 +144,34 @@ export function noteShortfall(rt: SafeRuntime, ids: readonly string[], delaySeco
   if (ids.length === 0) return
   const seconds = Math.max(liveWindowSeconds(rt), Number.isFinite(delaySeconds) ? delaySeconds : 0)
   const map = (rt.shortfallFallSeconds ??= new Map())
-  for (const id of ids) map.set(id.toLowerCase(), seconds)
+  for (const id of ids) {
+    map.set(id.toLowerCase(), seconds)
+    rt.saleHeld?.delete(id.toLowerCase())
+  }
+}
+
+/**
+ * Records that a sale of each of `ids` failed with `SaleExceedsRepayment` (the price held or rose where the plan was
+ * sized for a fall): until one of its plans lands (or a shortfall is noted for it, {@link noteShortfall}), its next
+ * plans are made at the read price (`rt.saleHeld`; VolatilityFeed drops its falling `inclusionDrift`,
+ * `withoutFallDrift`), and its `rt.shortfallFallSeconds` entry is cleared (the other side of the window).
+ */
+export function noteSaleHeld(rt: SafeRuntime, ids: readonly string[]): void {
+  if (ids.length === 0) return
+  const held = (rt.saleHeld ??= new Set())
+  for (const id of ids) {
+    held.add(id.toLowerCase())
+    rt.shortfallFallSeconds?.delete(id.toLowerCase())
+  }
 }
 
 /**
  * Before handing `plan` to the sender: remembers it (`rt.sentPlan`) for the inclusion tracker. When the send throws
  * with a swap rescue refused short of its repayment (the SDK's validation or the bundler's simulation, at `nowSeconds`),
  * that sub-account's next plan is sized for the fall over the time already lost since the quote plus its own live
- * window (it failed before inclusion, which was still at least that window away), and the error is rethrown.
+ * window (it failed before inclusion, which was still at least that window away); when it throws with a sale of one of
+ * the plan's sub-accounts refused as `SaleExceedsRepayment`, that sub-account is noted held ({@link noteSaleHeld}).
+ * The error is rethrown.
  *
  * @param quote - The snapshot the plan was made at: its block and timestamp (seconds).
  * @param nowSeconds - The keeper's clock, seconds (Unix).
@@ -120,16 +185,19 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
   } catch (error) {
     const ids = shortfallSubAccountsOf(error, sent.rescues)
     noteShortfall(rt, ids, Math.max(0, nowSeconds() - quote.timestamp) + liveWindowSeconds(rt))
+    noteSaleHeld(rt, saleHeldSubAccountsOf(error, sent.subAccounts))
     throw error
   }
 }
 
 /**
- * The tracker's report of the operation of `rt.sentPlan`: landed (`success`), every sub-account of its plan is cleared;
- * reverted with a swap rescue's repayment left short (`revertData`, {@link shortRepaymentIndexOf}), that sub-account's
- * next plan is sized for the fall over the delay the operation took, `(includedBlock - quoteBlock) x rt.blockSeconds`
- * seconds (blocks of the measured block time, 12 s until measured). Nothing is known of an operation sent before a
- * restart (`rt.sentPlan` is not persisted).
+ * The tracker's report of the operation of `rt.sentPlan`: landed (`success`), every sub-account of its plan is cleared
+ * (of `rt.shortfallFallSeconds` and `rt.saleHeld`); reverted with a swap rescue's repayment left short (`revertData`,
+ * {@link shortRepaymentIndexOf}), that sub-account's next plan is sized for the fall over the delay the operation took,
+ * `(includedBlock - quoteBlock) x rt.blockSeconds` seconds (blocks of the measured block time, 12 s until measured);
+ * reverted with `SaleExceedsRepayment` naming a sub-account of the plan ({@link saleHeldSubAccountOf}), that
+ * sub-account is noted held ({@link noteSaleHeld}). Nothing is known of an operation sent before a restart
+ * (`rt.sentPlan` is not persisted).
  *
  * @param includedBlock - Block the operation was included in.
  * @param revertData - The module's revert data (`UserOperationRevertReason.revertReason`), when it reverted.
@@ -139,13 +207,18 @@ export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: 
   rt.sentPlan = undefined
   if (sent === undefined) return
   if (success) {
-    for (const id of sent.subAccounts) rt.shortfallFallSeconds?.delete(id)
+    for (const id of sent.subAccounts) {
+      rt.shortfallFallSeconds?.delete(id)
+      rt.saleHeld?.delete(id)
+    }
     return
   }
   const index = revertData === undefined ? undefined : shortRepaymentIndexOf(revertData)
   const id = index === undefined ? undefined : sent.rescues.get(index)
   const blocks = includedBlock > sent.quoteBlock ? Number(includedBlock - sent.quoteBlock) : 0
   if (id !== undefined) noteShortfall(rt, [id], blocks * (rt.blockSeconds ?? 12))
+  const held = revertData === undefined ? undefined : saleHeldSubAccountOf(revertData)
+  if (held !== undefined && sent.subAccounts.includes(held)) noteSaleHeld(rt, [held])
 }
 
 /**
@@ -159,4 +232,17 @@ export function shortfallFallSecondsOf(rt: SafeRuntime, ids: readonly string[]):
   const listed = new Set(ids.map((id) => id.toLowerCase()))
   for (const id of [...map.keys()]) if (!listed.has(id)) map.delete(id)
   return map
+}
+
+/**
+ * The sub-accounts (lower case) planned at the read price after a sale held ({@link noteSaleHeld}): those of
+ * `rt.saleHeld` still in `ids` (the others, a policy removed, are dropped so the set stays bounded by the Safe's
+ * sub-accounts).
+ */
+export function saleHeldOf(rt: SafeRuntime, ids: readonly string[]): ReadonlySet<string> {
+  const held = rt.saleHeld
+  if (held === undefined || held.size === 0) return new Set()
+  const listed = new Set(ids.map((id) => id.toLowerCase()))
+  for (const id of [...held]) if (!listed.has(id)) held.delete(id)
+  return held
 }

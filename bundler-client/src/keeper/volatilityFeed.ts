@@ -2,10 +2,10 @@ import type { Logger } from "pino"
 import type { KeeperMetrics } from "./metrics.js"
 import { TrendEstimator } from "../risk/trend.js"
 import type { SolverInput } from "../solver/types.js"
-import { withInclusionMargin } from "./inclusionMargin.js"
+import { withInclusionMargin, withoutFallDrift } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import type { SafeRuntime } from "./runtime.js"
-import { shortfallFallSecondsOf } from "./shortfall.js"
+import { saleHeldOf, shortfallFallSecondsOf } from "./shortfall.js"
 import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility.js"
 
 /**
@@ -15,9 +15,11 @@ import { LiveVolatility, type VolatilityEstimate, applyRisk } from "./volatility
  * is then narrowed by the inclusion margin and a falling trend becomes the `inclusionDrift` the solver plans at
  * ({@link withInclusionMargin}), so the keeper solves with the inputs the backtested autopilot solved with. A
  * sub-account whose last swap rescue failed short of its repayment (`rt.shortfallFallSeconds`, shortfall.ts) has its
- * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands. In autopilot
- * mode the band rule on paper (`rt.bandPaper`, issue 13) is fed the same read and its health becomes each sub-account's
- * boost floor and in-band rescue gate ({@link withBandShadow}).
+ * fall taken over the delay that rescue really took (`fallSeconds`, seconds) until one of its plans lands; one whose last
+ * sale failed with `SaleExceedsRepayment` (the price held where the plan was sized for a fall: `rt.saleHeld`) is
+ * planned at the read price (its falling `inclusionDrift` dropped, {@link withoutFallDrift}) until one of its plans
+ * lands or a shortfall is noted for it. In autopilot mode the band rule on paper (`rt.bandPaper`, issue 13) is fed the
+ * same read and its health becomes each sub-account's boost floor and in-band rescue gate ({@link withBandShadow}).
  */
 export class VolatilityFeed {
   constructor(private readonly deps: { logger: Logger; metrics: KeeperMetrics }) {}
@@ -74,13 +76,17 @@ export class VolatilityFeed {
     const live = withInclusionMargin(withBandShadow(rt, input), blockSeconds)
     // A sub-account whose last swap rescue failed short of its repayment: its fall over the delay that rescue really
     // took (issue 13 rr13 F6), until one of its plans lands; every other sub-account keeps the live window.
-    const falls = shortfallFallSecondsOf(rt, input.subAccounts.map((s) => s.state.id))
-    if (falls.size === 0) return { ...snapshot, input: live }
+    const ids = input.subAccounts.map((s) => s.state.id)
+    const falls = shortfallFallSecondsOf(rt, ids)
+    // A sub-account whose last sale failed because the price held (`SaleExceedsRepayment`, stop 52): at the read price.
+    const held = saleHeldOf(rt, ids)
+    if (falls.size === 0 && held.size === 0) return { ...snapshot, input: live }
     const subAccounts = live.subAccounts.map((x, i) => {
       const fall = falls.get(x.state.id.toLowerCase())
       const sub = input.subAccounts[i]
       const floor = x.boostFloorHealth === undefined ? {} : { boostFloorHealth: x.boostFloorHealth }
-      return fall === undefined || sub === undefined ? x : { ...(withInclusionMargin({ ...input, subAccounts: [sub] }, blockSeconds, undefined, fall).subAccounts[0] ?? x), ...floor }
+      const margined = fall === undefined || sub === undefined ? x : { ...(withInclusionMargin({ ...input, subAccounts: [sub] }, blockSeconds, undefined, fall).subAccounts[0] ?? x), ...floor }
+      return held.has(x.state.id.toLowerCase()) ? withoutFallDrift(margined) : margined
     })
     return { ...snapshot, input: { ...live, subAccounts } }
   }

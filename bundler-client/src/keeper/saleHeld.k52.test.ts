@@ -1,0 +1,166 @@
+import { describe, expect, test } from "vitest"
+import { type Address, type Hex, encodeAbiParameters, encodeErrorResult, encodeEventTopics, parseAbi } from "viem"
+import { entryPoint07Abi } from "viem/account-abstraction"
+import { leverageModuleAbi } from "@levpilot/sdk/abis"
+import { ActionFailedError, LeverageModuleRevertedError, SaleExceedsRepaymentError } from "@levpilot/sdk/errors"
+import { solveByLoanAsset } from "../solver/solver.js"
+import type { SolverInput } from "../solver/types.js"
+import { InclusionTracker } from "./inclusion.js"
+import { portfolioOf } from "./portfolio.js"
+import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
+import { keeperCosts } from "./safeStep.js"
+import { liveWindowSeconds, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
+import { INCLUSION_HASH, INCLUSION_NONCE, PRICE, SAFE, STEP_RISK, USDC, flashSale, landedUserOp, recordingKeeperParts, resentRecord, stepSafeState, stepSub, subId } from "./testing.js"
+import { VolatilityFeed } from "./volatilityFeed.js"
+
+// Stop 52, live keeper: after a sale of sub-account 0x01 fails with the module's SaleExceedsRepayment (its on-chain
+// minimum at the inclusion oracle above its fixed repayment: the price held where the plan was sized for a fall), the
+// keeper plans 0x01 at the read price (no falling inclusionDrift) until one of its plans lands or a shortfall (rr13 F6)
+// is noted for it; its twin 0x02 keeps the drift. Before k52 only the backtester did (engine.ts `saleHeld`).
+
+const A = subId("01")
+const B = subId("02")
+const C = subId("03")
+/** A falling market: the oracle 0.5 % lower each minute (5 blocks of 12 s; the trend samples a price a minute). */
+const priceAt = (minute: number) => (PRICE * BigInt(Math.round(1e6 * 0.995 ** minute))) / 1_000_000n
+const T0 = 1_700_000_000
+const ENTRY_POINT = "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
+
+/** The snapshot at `minute`: twins A and B below their band (health 1.05 at the start), 1e6 USDC idle. */
+function snapshotAt(minute: number) {
+  const subs = [A, B].map((id) => ({ ...stepSub(id, USDC, 1.05, "below"), price: priceAt(minute) }))
+  return portfolioOf(stepSafeState(subs) as never, { blockNumber: 100n + 5n * BigInt(minute), timestamp: BigInt(T0 + 60 * minute), risk: STEP_RISK, costs: keeperCosts({ costs: { gasPriceGwei: 1, nativePrice: 3000 } } as never) })
+}
+
+/** The `inclusionDrift` (log price to inclusion; 0 when absent) and the solver's repayment (USDC) of each twin. */
+function planned(input: SolverInput) {
+  const sub = (id: Hex) => input.subAccounts.find((s) => s.state.id.toLowerCase() === id)
+  const plan = [...solveByLoanAsset(input).values()].find((r) => r.plan)?.plan
+  const repaid = (id: Hex) => plan?.actions.filter((a) => a.kind === "Repay" && plan.subAccounts[a.subAccount]?.toLowerCase() === id).reduce((s, a) => s + a.amount, 0) ?? 0
+  return { a: { drift: sub(A)?.inclusionDrift ?? 0, hasDrift: sub(A) !== undefined && "inclusionDrift" in (sub(A) as object), repaid: repaid(A) }, b: { drift: sub(B)?.inclusionDrift ?? 0, repaid: repaid(B) } }
+}
+
+/** The module's SaleExceedsRepayment of sub-account `id`: its sales bring at least 10 (base units) but it repays 9. */
+const saleExceeds = (id: Hex) => encodeErrorResult({ abi: leverageModuleAbi, errorName: "SaleExceedsRepayment", args: [id, 10n, 9n] })
+/** The module's revert of a swap rescue at action 0 whose sale paid less than Morpho pulled (rr13 F6's shortfall). */
+const SHORT_SALE = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [0n, encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["transferFrom reverted"] })] } as never)
+
+/** The receipt of a reverted operation: the EntryPoint's UserOperationRevertReason with the module's `revert` data. */
+function revertReceipt(revert: Hex, block: bigint) {
+  const topics = encodeEventTopics({ abi: entryPoint07Abi, eventName: "UserOperationRevertReason", args: { userOpHash: INCLUSION_HASH, sender: SAFE as Address } })
+  const data = encodeAbiParameters([{ type: "uint256" }, { type: "bytes" }], [INCLUSION_NONCE, revert])
+  return { logs: [{ address: ENTRY_POINT, topics, data, blockNumber: block, transactionHash: `0x${"cd".repeat(32)}`, logIndex: 0, transactionIndex: 0, blockHash: `0x${"ee".repeat(32)}`, removed: false }] }
+}
+
+/** A runtime that has read six minutes of the falling oracle (the trend reads the fall), and the feed. */
+function fallingRuntime() {
+  const parts = recordingKeeperParts()
+  const feed = new VolatilityFeed({ logger: parts.logger, metrics: parts.metrics })
+  const rt = newSafeRuntime({ address: SAFE, risk: STEP_RISK })
+  for (let m = 0; m < 6; m++) feed.apply(rt, snapshotAt(m))
+  return { parts, feed, rt }
+}
+
+/** What the keeper's step does: sends `plan` (quoted at minute 6) through `sendNotingShortfall`, the sender throwing `error` when given. */
+async function send(rt: SafeRuntime, plan: { subAccounts: Hex[]; actions: ReturnType<typeof flashSale> }, error?: unknown, block = 130n) {
+  const sending = sendNotingShortfall(rt, plan, { block, timestamp: T0 + 360 }, () => T0 + 361, async () => (error === undefined ? undefined : Promise.reject(error)))
+  if (error === undefined) return sending
+  await expect(sending).rejects.toBe(error)
+}
+
+/** The inclusion tracker's report of the last sent operation, included at `block`: landed, or reverted with `revert`. */
+async function include(parts: ReturnType<typeof recordingKeeperParts>, rt: SafeRuntime, block: bigint, revert?: Hex) {
+  let pending = resentRecord(block - 5n, block - 5n)
+  const tracker = new InclusionTracker({
+    config: { deployment: { entryPoint: ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
+    publicClient: { getTransactionReceipt: async () => revertReceipt(revert ?? "0x", block) } as never,
+    store: { pending: async () => pending, setPending: async (_s: Address, p: typeof pending | undefined) => void (pending = p as typeof pending) },
+    metrics: parts.metrics,
+    logger: parts.logger,
+    events: parts.keeperEvents,
+    clock: { now: () => (T0 + 420) * 1_000 } as never,
+  })
+  const lookup = { findEvent: async () => landedUserOp(block, revert === undefined), chainNonce: async () => INCLUSION_NONCE + 1n }
+  expect(await tracker.track(rt, pending, block + 1n, lookup as never)).toBe("included")
+}
+
+const rescueOf = (...ids: Hex[]) => ({ subAccounts: ids, actions: ids.flatMap((_id, i) => flashSale(i, 10n ** 21n, 10n ** 18n)) })
+
+describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is planned at the read price (stop 52, rt.saleHeld)", () => {
+  test("a send refused with SaleExceedsRepayment (SDK validation or bundler simulation): that sub-account's next input has no falling inclusionDrift, its twin keeps its own", async () => {
+    // The same market without any failure: both twins planned for the fall to inclusion.
+    const control = fallingRuntime()
+    const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
+    expect(expected.a.drift).toBeLessThan(0)
+    expect(expected.a).toMatchObject({ drift: expected.b.drift, repaid: expected.b.repaid })
+    expect(expected.a.repaid).toBeGreaterThan(0)
+
+    // The SDK's validation (its rule book, as the module) names A in a two-sub-account plan: only A is held.
+    const { feed, rt } = fallingRuntime()
+    const validation = new SaleExceedsRepaymentError({ subAccount: A, minOut: 10n, repaid: 9n })
+    await send(rt, rescueOf(B, A), validation)
+    expect([...(rt.saleHeld ?? [])]).toEqual([A])
+    const after = planned(feed.apply(rt, snapshotAt(7)).input)
+    expect(after.a.hasDrift).toBe(false)
+    expect(after.b).toEqual(expected.b)
+    // Sized at the read price (no fall to inclusion), A's rescue repays less than its twin's.
+    expect(after.a.repaid).toBeGreaterThan(0)
+    expect(after.a.repaid).toBeLessThan(after.b.repaid)
+
+    // A bundler's simulation: the module's revert data in the chain's messages, under the SDK's generic error.
+    const simulated = fallingRuntime()
+    const error = new LeverageModuleRevertedError({ errorName: "SaleExceedsRepayment", args: [A, 10n, 9n], cause: new Error(`UserOperation reverted during simulation with reason: ${saleExceeds(A)}`) })
+    await send(simulated.rt, rescueOf(A), error)
+    expect(planned(simulated.feed.apply(simulated.rt, snapshotAt(7)).input).a).toEqual(after.a)
+
+    // Not held: another module error, a venue's refusal, or a SaleExceedsRepayment naming a sub-account not in the plan.
+    expect(saleHeldSubAccountOf(saleExceeds(A))).toBe(A)
+    expect(saleHeldSubAccountOf(SHORT_SALE)).toBeUndefined()
+    expect(saleHeldSubAccountsOf(new Error(`execution reverted: ${saleExceeds(C)}`), [A, B])).toEqual([])
+    expect(saleHeldSubAccountsOf(new SaleExceedsRepaymentError({ subAccount: C, minOut: 1n, repaid: 0n }), [A, B])).toEqual([])
+    expect(saleHeldSubAccountsOf(new Error(`execution reverted: ${SHORT_SALE}`), [A, B])).toEqual([])
+  })
+
+  test("an included operation reverted with SaleExceedsRepayment holds A; a landing of a plan of A clears it", async () => {
+    const { parts, feed, rt } = fallingRuntime()
+    await send(rt, rescueOf(A))
+    await include(parts, rt, 135n, saleExceeds(A))
+    expect(parts.events.find((e) => e.type === "included")).toMatchObject({ success: false })
+    const held = planned(feed.apply(rt, snapshotAt(7)).input)
+    expect(held.a.hasDrift).toBe(false)
+    expect(held.b.drift).toBeLessThan(0)
+
+    // A plan of A lands: planned for the fall again, as its twin.
+    await send(rt, { subAccounts: [A], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }] } as never, undefined, 140n)
+    await include(parts, rt, 141n)
+    const cleared = planned(feed.apply(rt, snapshotAt(8)).input)
+    expect(cleared.a.drift).toBeLessThan(0)
+    expect(cleared.a).toMatchObject({ drift: cleared.b.drift, repaid: cleared.b.repaid })
+    expect(rt.saleHeld?.size ?? 0).toBe(0)
+  })
+
+  test("each side clears the other: a shortfall noted for A clears its hold, a hold clears its shortfall", async () => {
+    // Held by a refused send, then A's swap rescue reverts on chain short of its repayment 60 s after its quote.
+    const { parts, feed, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), new SaleExceedsRepaymentError({ subAccount: A, minOut: 10n, repaid: 9n }))
+    expect(rt.saleHeld?.has(A)).toBe(true)
+    await send(rt, rescueOf(A))
+    await include(parts, rt, 135n, SHORT_SALE)
+    expect(rt.saleHeld?.has(A) ?? false).toBe(false)
+    expect(rt.shortfallFallSeconds?.get(A)).toBe(60)
+    const widened = planned(feed.apply(rt, snapshotAt(7)).input)
+    // Planned for the fall over the 60 s the rescue took (2.5 x the live 24 s of its twin), not at the read price.
+    expect(widened.b.drift).toBeLessThan(0)
+    expect(widened.a.drift).toBeCloseTo(2.5 * widened.b.drift, 12)
+
+    // The other way: a shortfall refused at send (the SDK's rule book), then a sale refused as SaleExceedsRepayment.
+    const other = fallingRuntime()
+    expect(other.rt.blockSeconds).toBe(12)
+    await send(other.rt, rescueOf(A), new ActionFailedError({ index: 0, reason: "0x", detail: `inside the callback: needs 74420 of ${USDC} but the Safe holds 74362` }))
+    expect(other.rt.shortfallFallSeconds?.get(A)).toBe(1 + liveWindowSeconds(other.rt))
+    await send(other.rt, rescueOf(A), new SaleExceedsRepaymentError({ subAccount: A, minOut: 10n, repaid: 9n }))
+    expect(other.rt.shortfallFallSeconds?.has(A) ?? false).toBe(false)
+    expect(planned(other.feed.apply(other.rt, snapshotAt(7)).input).a.hasDrift).toBe(false)
+  })
+})
+
