@@ -2,7 +2,8 @@ import { PlanExecutionError } from "./errors.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solveByLoanAsset } from "./solver.js"
 import { applyPlan, recordPlanUsage, venueHealthOf } from "./state.js"
-import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState } from "./types.js"
+import { curveSwapFill, fillSwapActions } from "./swapDeleverage.js"
+import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState, SwapCurve } from "./types.js"
 
 /**
  * The model (`keeper.bandShadow` "model" in the backtester; the live keeper's until stop 51, now {@link BandRulePaper},
@@ -114,21 +115,54 @@ export class BandRulePaper {
    */
   private pending: { plans: Plan[]; at: number; expected: Map<string, number> } | undefined
 
-  /** Apply `plan` to the copy at its current prices if the module's rules take it; otherwise nothing moves (a revert). */
-  private land(plan: Plan, policies: Record<string, Policy>, now: number): void {
+  /**
+   * The copy as of the last observation (sub-accounts with their own collateral and debt, pools, idle balances; units as
+   * {@link PortfolioState}), or undefined before the first; a read-only view for logs and tests.
+   */
+  get copy(): Readonly<PortfolioState> | undefined {
+    return this.portfolio
+  }
+
+  /**
+   * Land `plan` on the copy at the landing read's prices if the module's rules take it; otherwise nothing moves and no
+   * cooldown starts (a revert). Its swaps fill as a real band-rule Safe's do ({@link fillSwapActions}, the backtester's
+   * rule): at the landing read's curve for the action's route (`live`: `swap`, `swapRoutes`, `swapBuy`) and oracle
+   * price, refused below the on-chain minimum, and the module's rule book then refuses a sale whose minimum at the
+   * landing oracle exceeds its repayment (`SaleExceedsRepayment`) or whose output falls short of it (`ActionFailed`), the
+   * mirror for a purchase; a fill above the repayment leaves the excess idle. A swap whose route the landing read has
+   * no curve for fills at its quote (`expectedOut`).
+   */
+  private land(plan: Plan, policies: Record<string, Policy>, now: number, live: ReadonlyMap<string, SubAccountInput>): void {
     const paper = this.portfolio as PortfolioState
     if (!plan.subAccounts.every((id) => paper.subAccounts.some((s) => s.id === id))) return
-    const check = checkPlanAgainstPolicy({ plan, pre: paper, policies, epochs: this.epochs, now })
+    const curveOf = (a: PlanAction, s: SubAccountState): SwapCurve | undefined => {
+      const x = live.get(s.id.toLowerCase())
+      if (x === undefined) return undefined
+      if (a.kind === "BuyCollateral") return x.swapBuy !== undefined && (a.route === undefined || x.swapBuy.route === a.route) ? x.swapBuy : undefined
+      return [x.swap, ...(x.swapRoutes ?? [])].find((c) => c !== undefined && (a.route === undefined || c.route === a.route))
+    }
+    const filled = fillSwapActions(
+      plan,
+      paper.subAccounts,
+      (id) => policies[id]?.maxSlippageBps ?? 0,
+      (a, s) => {
+        const curve = curveOf(a, s)
+        return curve === undefined ? undefined : curveSwapFill(curve, a, s.price)
+      },
+    )
+    if ("reason" in filled) return
+    const landing = filled.plan
+    const check = checkPlanAgainstPolicy({ plan: landing, pre: paper, policies, epochs: this.epochs, now })
     if (!check.ok) return
     let post: PortfolioState
     try {
-      post = applyPlan(paper, plan)
+      post = applyPlan(paper, landing)
     } catch (e) {
       // A plan the copy cannot execute (PlanExecutionError): the band rule's operation would revert; nothing moves.
       if (e instanceof PlanExecutionError) return
       throw e
     }
-    recordPlanUsage(this.epochs, policies, { ids: plan.subAccounts, now, moved: check.amountMoved, gas: plan.gas, lossPpb: check.lossPpb, due: check.due, pre: paper.subAccounts, post: post.subAccounts })
+    recordPlanUsage(this.epochs, policies, { ids: landing.subAccounts, now, moved: check.amountMoved, gas: landing.gas, lossPpb: check.lossPpb, due: check.due, pre: paper.subAccounts, post: post.subAccounts })
     this.portfolio = post
   }
 
@@ -199,7 +233,7 @@ export class BandRulePaper {
     const pending = this.pending
     if (pending !== undefined && input.now > pending.at) {
       this.pending = undefined
-      for (const plan of pending.plans) this.land(plan, policies, input.now)
+      for (const plan of pending.plans) this.land(plan, policies, input.now, live)
     }
     const decide = this.portfolio.subAccounts.some((s) => {
       const policy = policies[s.id] as Policy
