@@ -191,6 +191,7 @@ export class BandRulePaper {
     // the same factors (helper bk51b: without it the copy read 1.1501 where threshold, 28 h of interest lower, was at
     // 1.1499 and rescued; the autopilot's in-band rescue was withheld and a gap liquidated it).
     const kept = new Map(paper.subAccounts.map((s) => [key(s.id), s]))
+    const liquidated = new Set<string>()
     paper.subAccounts = []
     for (const [id, x] of live) {
       if (!(x.state.debt > 0)) {
@@ -210,7 +211,17 @@ export class BandRulePaper {
         const collateralGrowth = growth(x.state.collateral, before?.collateral)
         const accrued = debtGrowth !== undefined && collateralGrowth !== undefined
         // The copy's id keeps its first spelling (its epoch is kept under it: helper bk51b, an id read in another case).
-        paper.subAccounts.push({ ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) })
+        const moved: SubAccountState = { ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) }
+        // Below health 1 at this read: a liquidator closes the band-rule Safe's position (helper y52: with its swap rescues
+        // reverting on a fall as threshold's do, the copy can fall there; kept, it read below the autopilot for the rest of
+        // the path and shut its in-band rescue). The copy is taken anew from this read, as at a first read (the band
+        // rule's reference then restarts from the live position); a plan it had pending is dropped.
+        if (venueHealthOf(moved) >= 1) paper.subAccounts.push(moved)
+        else {
+          liquidated.add(id)
+          paper.subAccounts.push({ ...x.state, ...own })
+          this.epochs[x.state.id] = { ...x.epoch }
+        }
       } else {
         paper.subAccounts.push({ ...x.state, ...own })
         this.epochs[x.state.id] = { ...x.epoch }
@@ -233,7 +244,7 @@ export class BandRulePaper {
     const pending = this.pending
     if (pending !== undefined && input.now > pending.at) {
       this.pending = undefined
-      for (const plan of pending.plans) this.land(plan, policies, input.now, live)
+      for (const plan of pending.plans) if (!plan.subAccounts.some((id) => liquidated.has(key(id)))) this.land(plan, policies, input.now, live)
     }
     const decide = this.portfolio.subAccounts.some((s) => {
       const policy = policies[s.id] as Policy
