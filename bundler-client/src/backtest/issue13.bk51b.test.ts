@@ -109,7 +109,7 @@ describe("bk51b: the band rule on paper has no interest; threshold crosses minHe
     expect(runBacktest(p, NO_BOOST["no-idle"], "autopilot").liquidations).toBe(0)
   })
 
-  it("y52: with fills at landing the copy can fall below health 1 where threshold is liquidated (fuzz seed 12 no-idle, boostAllowed false: threshold's swap rescues revert from minute 1518, liquidated at 1522); the copy is then taken anew from the live position, so the autopilot keeps its in-band rescues (1527, 2247) and is not liquidated, as with \"run\"", () => {
+  it("y52: with fills at landing the copy can fall below health 1 where threshold is liquidated (fuzz seed 12 no-idle, boostAllowed false: threshold's swap rescues revert from minute 1518, liquidated at 1522); the copy is then closed (no floor, no gate, as \"run\" reads the liquidated threshold run), so the autopilot keeps its in-band rescues (1527, 2247) and is not liquidated, as with \"run\"", () => {
     const p = fuzzPath(12)
     expect(runBacktest(p, NO_BOOST["no-idle"], "threshold").liquidations).toBe(1)
     const paper = runBacktest(p, NO_BOOST["no-idle"], "autopilot")
@@ -117,6 +117,7 @@ describe("bk51b: the band rule on paper has no interest; threshold crosses minHe
     expect(reference.liquidations).toBe(0)
     expect(paper.liquidations).toBe(0)
     expect(paper.minHealth).toBeGreaterThan(1.1)
+    expect(paper.netPnl).toBe(reference.netPnl)
   })
 
   it("fixed (stop 51: the copy accrues as the live position does): issue 13's rule with the default shadow: 30 days of calm at the default carry, a decline to 82.2 % and a -25 % gap: the autopilot is not liquidated where threshold is not, both traders", () => {

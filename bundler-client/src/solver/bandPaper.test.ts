@@ -79,17 +79,18 @@ describe("stop 51: the band rule on paper (BandRulePaper)", () => {
     }
   })
 
-  it("helper y52: a copy below health 1 at a read is the band-rule Safe a liquidator closes: it is taken anew from that read (the live position) and the rescue it had pending is dropped", () => {
+  it("helper y52: a copy below health 1 at a read is the band-rule Safe a liquidator closes: no band-rule health is reported for it (no floor, no gate) while the live position has debt, its pending rescue is dropped; after the live debt is repaid a reopened position is copied anew", () => {
     const paper = new BandRulePaper()
     paper.observe(read(T0, [sub("a", "USDC", 1.4, 3000)]))
     paper.observe(read(T0 + 60, [sub("a", "USDC", 1.4, 2400)])) // a rescue decided (1.12)
-    // A gap to 1,700 before it lands: the copy at 1.4 x 1,700 / 3,000 = 0.79. The live position (the autopilot's) is at
-    // health 2.0 x 1,700 / 3,000 = 1.13 with its own debt.
-    const live = sub("a", "USDC", 2.0, 1700)
-    paper.observe(read(T0 + 120, [live]))
-    const copy = paper.copy?.subAccounts[0]
-    expect(copy?.collateral).toBe(live.state.collateral)
-    expect(copy?.debt).toBe(live.state.debt)
+    // A gap to 1,700 before it lands: the copy at 1.4 x 1,700 / 3,000 = 0.79; the live position (the autopilot's) at
+    // 2.0 x 1,700 / 3,000 = 1.13.
+    expect(paper.observe(read(T0 + 120, [sub("a", "USDC", 2.0, 1700)])).has("a")).toBe(false)
+    expect(paper.copy?.subAccounts).toEqual([])
+    expect(paper.observe(read(T0 + 180, [sub("a", "USDC", 2.0, 3000)])).has("a")).toBe(false) // still closed
+    const repaid = sub("a", "USDC", 2.0, 3000)
+    paper.observe(read(T0 + 240, [{ ...repaid, state: { ...repaid.state, debt: 0 } }]))
+    expect(paper.observe(read(T0 + 300, [sub("a", "USDC", 1.6, 3000)])).get("a")).toBeCloseTo(1.6, 9) // reopened: copied anew
   })
 
   describe("helper y52: a plan's swaps fill at the landing read's price and curve (the backtester's rule, fillSwapActions)", () => {

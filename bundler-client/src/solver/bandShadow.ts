@@ -106,6 +106,8 @@ export class BandRulePaper {
   private portfolio: PortfolioState | undefined
   /** The band rule's epoch bookkeeping of each copy, by the copy's id (the spelling of its first read). */
   private readonly epochs: Record<string, EpochState> = {}
+  /** Sub-accounts whose copy a liquidator closed (below health 1 at a read), by lower-case id, while the live one has debt. */
+  private readonly closed = new Set<string>()
   /** Each live sub-account's collateral and debt at the last read, by lower-case id (for the copies' accrual). */
   private readonly lastLive = new Map<string, { collateral: number; debt: number }>()
   /**
@@ -176,7 +178,7 @@ export class BandRulePaper {
    *   own collateral and debt and takes every other field from the live read.
    * @param input.now - Unix seconds of the read; a read at the same time as the last changes nothing.
    * @returns The band rule's health (venue health, at the observed prices; while an operation it decided is pending, the
-   *   solver's predicted health after it) of each copied sub-account with debt, by sub-account id (lower-case). A sub-account without debt in `input` is dropped (a reopened one is copied anew).
+   *   solver's predicted health after it) of each copied sub-account with debt, by sub-account id (lower-case). A sub-account without debt in `input` is dropped (a reopened one is copied anew); one whose copy fell below health 1 (liquidated) has no entry until its live debt is repaid.
    */
   observe(input: SolverInput): Map<string, number> {
     const key = (id: string): string => id.toLowerCase()
@@ -191,11 +193,11 @@ export class BandRulePaper {
     // the same factors (helper bk51b: without it the copy read 1.1501 where threshold, 28 h of interest lower, was at
     // 1.1499 and rescued; the autopilot's in-band rescue was withheld and a gap liquidated it).
     const kept = new Map(paper.subAccounts.map((s) => [key(s.id), s]))
-    const liquidated = new Set<string>()
     paper.subAccounts = []
     for (const [id, x] of live) {
       if (!(x.state.debt > 0)) {
         this.lastLive.delete(id)
+        this.closed.delete(id)
         continue
       }
       const copy = kept.get(id)
@@ -214,15 +216,14 @@ export class BandRulePaper {
         const moved: SubAccountState = { ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) }
         // Below health 1 at this read: a liquidator closes the band-rule Safe's position (helper y52: with its swap rescues
         // reverting on a fall as threshold's do, the copy can fall there; kept, it read below the autopilot for the rest of
-        // the path and shut its in-band rescue). The copy is taken anew from this read, as at a first read (the band
-        // rule's reference then restarts from the live position); a plan it had pending is dropped.
+        // the path and shut its in-band rescue). The copy is closed: no band-rule health is reported for the sub-account
+        // (no boost floor, no in-band gate: issue 13's rule binds only where the band rule is not liquidated; as the
+        // backtester's "run" reads a liquidated threshold run) until the live position's debt is repaid, after which a
+        // reopened one is copied anew; a plan pending on it is dropped (`land` needs every sub-account it touches).
         if (venueHealthOf(moved) >= 1) paper.subAccounts.push(moved)
-        else {
-          liquidated.add(id)
-          paper.subAccounts.push({ ...x.state, ...own })
-          this.epochs[x.state.id] = { ...x.epoch }
-        }
-      } else {
+        else this.closed.add(id)
+      } else if (!this.closed.has(id)) {
+        // A closed copy (above) stays closed while the live position has debt; any other is copied at its first read.
         paper.subAccounts.push({ ...x.state, ...own })
         this.epochs[x.state.id] = { ...x.epoch }
       }
@@ -244,7 +245,7 @@ export class BandRulePaper {
     const pending = this.pending
     if (pending !== undefined && input.now > pending.at) {
       this.pending = undefined
-      for (const plan of pending.plans) if (!plan.subAccounts.some((id) => liquidated.has(key(id)))) this.land(plan, policies, input.now, live)
+      for (const plan of pending.plans) this.land(plan, policies, input.now, live)
     }
     const decide = this.portfolio.subAccounts.some((s) => {
       const policy = policies[s.id] as Policy
