@@ -11,7 +11,7 @@ import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion,
 import { withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
-import { sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { fillSwapActions, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
@@ -720,32 +720,19 @@ class Simulation {
    * The solver's swap actions as they execute now: each `SellCollateral` / `BuyCollateral` against the liquidity model
    * at the market price (its `expectedOut` replaced by what the pool pays), refused as the module refuses it when the
    * output is below its oracle value less `maxSlippageBps` (SlippageExceeded). A repayment or supply sized on the
-   * planned output that the actual output no longer covers then fails the rule check (the venue's pull reverts).
+   * planned output that the actual output no longer covers then fails the rule check (the venue's pull reverts). The
+   * rule is `fillSwapActions`, which the band rule on paper (`BandRulePaper`) lands its plans by too.
    *
    * @returns The plan with executed outputs, and the fees and impact paid (loan units), or the reason it reverts.
    */
   private executeSwapActions(plan: Plan, subs: readonly SubAccountState[] = this.subs, market: (asset: string) => number = (a) => this.market(a)): { plan: Plan; fee: number; impact: number } | { reason: string } {
-    let fee = 0
-    let impact = 0
-    const actions = []
-    for (const [index, a] of plan.actions.entries()) {
-      if (a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") {
-        actions.push(a)
-        continue
-      }
-      const s = subs.find((x) => x.id === plan.subAccounts[a.subAccount]) as SubAccountState
-      const sell = a.kind === "SellCollateral"
-      const pm = market(s.collateralAsset)
-      const pool = this.swapPool(s.collateralAsset)
-      const q = sell ? quoteSell(a.amount, pm, pool) : quoteBuy(a.amount, pm, pool)
-      const bps = (this.swapPolicies()[s.id] as Policy).maxSlippageBps ?? 0
-      const minOut = (sell ? a.amount * s.price : a.amount / s.price) * (1 - bps / 10_000)
-      if (q.out < minOut) return { reason: `action ${index} (${a.kind}) pays ${q.out}, below its minimum ${minOut} (SlippageExceeded)` }
-      fee += q.fee
-      impact += q.impact
-      actions.push({ ...a, expectedOut: q.out })
-    }
-    return { plan: { ...plan, actions }, fee, impact }
+    const policies = this.swapPolicies()
+    return fillSwapActions(
+      plan,
+      subs,
+      (id) => (policies[id] as Policy).maxSlippageBps ?? 0,
+      (a, s) => (a.kind === "SellCollateral" ? quoteSell : quoteBuy)(a.amount, market(s.collateralAsset), this.swapPool(s.collateralAsset)),
+    )
   }
 
   /**

@@ -2,7 +2,8 @@ import { PlanExecutionError } from "./errors.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solveByLoanAsset } from "./solver.js"
 import { applyPlan, recordPlanUsage, venueHealthOf } from "./state.js"
-import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState } from "./types.js"
+import { curveSwapFill, fillSwapActions } from "./swapDeleverage.js"
+import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState, SwapCurve } from "./types.js"
 
 /**
  * The model (`keeper.bandShadow` "model" in the backtester; the live keeper's until stop 51, now {@link BandRulePaper},
@@ -105,6 +106,8 @@ export class BandRulePaper {
   private portfolio: PortfolioState | undefined
   /** The band rule's epoch bookkeeping of each copy, by the copy's id (the spelling of its first read). */
   private readonly epochs: Record<string, EpochState> = {}
+  /** Sub-accounts whose copy a liquidator closed (below health 1 at a read), by lower-case id, while the live one has debt. */
+  private readonly closed = new Set<string>()
   /** Each live sub-account's collateral and debt at the last read, by lower-case id (for the copies' accrual). */
   private readonly lastLive = new Map<string, { collateral: number; debt: number }>()
   /**
@@ -114,21 +117,54 @@ export class BandRulePaper {
    */
   private pending: { plans: Plan[]; at: number; expected: Map<string, number> } | undefined
 
-  /** Apply `plan` to the copy at its current prices if the module's rules take it; otherwise nothing moves (a revert). */
-  private land(plan: Plan, policies: Record<string, Policy>, now: number): void {
+  /**
+   * The copy as of the last observation (sub-accounts with their own collateral and debt, pools, idle balances; units as
+   * {@link PortfolioState}), or undefined before the first; a read-only view for logs and tests.
+   */
+  get copy(): Readonly<PortfolioState> | undefined {
+    return this.portfolio
+  }
+
+  /**
+   * Land `plan` on the copy at the landing read's prices if the module's rules take it; otherwise nothing moves and no
+   * cooldown starts (a revert). Its swaps fill as a real band-rule Safe's do ({@link fillSwapActions}, the backtester's
+   * rule): at the landing read's curve for the action's route (`live`: `swap`, `swapRoutes`, `swapBuy`) and oracle
+   * price, refused below the on-chain minimum, and the module's rule book then refuses a sale whose minimum at the
+   * landing oracle exceeds its repayment (`SaleExceedsRepayment`) or whose output falls short of it (`ActionFailed`), the
+   * mirror for a purchase; a fill above the repayment leaves the excess idle. A swap whose route the landing read has
+   * no curve for fills at its quote (`expectedOut`).
+   */
+  private land(plan: Plan, policies: Record<string, Policy>, now: number, live: ReadonlyMap<string, SubAccountInput>): void {
     const paper = this.portfolio as PortfolioState
     if (!plan.subAccounts.every((id) => paper.subAccounts.some((s) => s.id === id))) return
-    const check = checkPlanAgainstPolicy({ plan, pre: paper, policies, epochs: this.epochs, now })
+    const curveOf = (a: PlanAction, s: SubAccountState): SwapCurve | undefined => {
+      const x = live.get(s.id.toLowerCase())
+      if (x === undefined) return undefined
+      if (a.kind === "BuyCollateral") return x.swapBuy !== undefined && (a.route === undefined || x.swapBuy.route === a.route) ? x.swapBuy : undefined
+      return [x.swap, ...(x.swapRoutes ?? [])].find((c) => c !== undefined && (a.route === undefined || c.route === a.route))
+    }
+    const filled = fillSwapActions(
+      plan,
+      paper.subAccounts,
+      (id) => policies[id]?.maxSlippageBps ?? 0,
+      (a, s) => {
+        const curve = curveOf(a, s)
+        return curve === undefined ? undefined : curveSwapFill(curve, a, s.price)
+      },
+    )
+    if ("reason" in filled) return
+    const landing = filled.plan
+    const check = checkPlanAgainstPolicy({ plan: landing, pre: paper, policies, epochs: this.epochs, now })
     if (!check.ok) return
     let post: PortfolioState
     try {
-      post = applyPlan(paper, plan)
+      post = applyPlan(paper, landing)
     } catch (e) {
       // A plan the copy cannot execute (PlanExecutionError): the band rule's operation would revert; nothing moves.
       if (e instanceof PlanExecutionError) return
       throw e
     }
-    recordPlanUsage(this.epochs, policies, { ids: plan.subAccounts, now, moved: check.amountMoved, gas: plan.gas, lossPpb: check.lossPpb, due: check.due, pre: paper.subAccounts, post: post.subAccounts })
+    recordPlanUsage(this.epochs, policies, { ids: landing.subAccounts, now, moved: check.amountMoved, gas: landing.gas, lossPpb: check.lossPpb, due: check.due, pre: paper.subAccounts, post: post.subAccounts })
     this.portfolio = post
   }
 
@@ -142,7 +178,7 @@ export class BandRulePaper {
    *   own collateral and debt and takes every other field from the live read.
    * @param input.now - Unix seconds of the read; a read at the same time as the last changes nothing.
    * @returns The band rule's health (venue health, at the observed prices; while an operation it decided is pending, the
-   *   solver's predicted health after it) of each copied sub-account with debt, by sub-account id (lower-case). A sub-account without debt in `input` is dropped (a reopened one is copied anew).
+   *   solver's predicted health after it) of each copied sub-account with debt, by sub-account id (lower-case). A sub-account without debt in `input` is dropped (a reopened one is copied anew); one whose copy fell below health 1 (liquidated) has no entry until its live debt is repaid.
    */
   observe(input: SolverInput): Map<string, number> {
     const key = (id: string): string => id.toLowerCase()
@@ -161,6 +197,7 @@ export class BandRulePaper {
     for (const [id, x] of live) {
       if (!(x.state.debt > 0)) {
         this.lastLive.delete(id)
+        this.closed.delete(id)
         continue
       }
       const copy = kept.get(id)
@@ -176,8 +213,17 @@ export class BandRulePaper {
         const collateralGrowth = growth(x.state.collateral, before?.collateral)
         const accrued = debtGrowth !== undefined && collateralGrowth !== undefined
         // The copy's id keeps its first spelling (its epoch is kept under it: helper bk51b, an id read in another case).
-        paper.subAccounts.push({ ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) })
-      } else {
+        const moved: SubAccountState = { ...x.state, ...own, id: copy.id, collateral: copy.collateral * (accrued ? collateralGrowth : 1), debt: copy.debt * (accrued ? debtGrowth : 1) }
+        // Below health 1 at this read: a liquidator closes the band-rule Safe's position (helper y52: with its swap rescues
+        // reverting on a fall as threshold's do, the copy can fall there; kept, it read below the autopilot for the rest of
+        // the path and shut its in-band rescue). The copy is closed: no band-rule health is reported for the sub-account
+        // (no boost floor, no in-band gate: issue 13's rule binds only where the band rule is not liquidated; as the
+        // backtester's "run" reads a liquidated threshold run) until the live position's debt is repaid, after which a
+        // reopened one is copied anew; a plan pending on it is dropped (`land` needs every sub-account it touches).
+        if (venueHealthOf(moved) >= 1) paper.subAccounts.push(moved)
+        else this.closed.add(id)
+      } else if (!this.closed.has(id)) {
+        // A closed copy (above) stays closed while the live position has debt; any other is copied at its first read.
         paper.subAccounts.push({ ...x.state, ...own })
         this.epochs[x.state.id] = { ...x.epoch }
       }
@@ -199,7 +245,7 @@ export class BandRulePaper {
     const pending = this.pending
     if (pending !== undefined && input.now > pending.at) {
       this.pending = undefined
-      for (const plan of pending.plans) this.land(plan, policies, input.now)
+      for (const plan of pending.plans) this.land(plan, policies, input.now, live)
     }
     const decide = this.portfolio.subAccounts.some((s) => {
       const policy = policies[s.id] as Policy

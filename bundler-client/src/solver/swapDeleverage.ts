@@ -15,7 +15,7 @@
  * re-quotes every chosen size exactly and sends base-unit integers.
  */
 import { toBaseUnits } from "./state.js"
-import type { CostModel, EpochState, Policy, SubAccountState, SwapCurve } from "./types.js"
+import type { CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /**
  * Shares of the position's collateral (for a purchase, of its oracle value in the loan token) a swap cost curve is
@@ -137,6 +137,73 @@ export function curveShortfallBps(curve: SwapCurve, amountIn: number): number {
     }
   }
   return Number.POSITIVE_INFINITY
+}
+
+/** A swap's fill at inclusion: its output (human units of the output token) and the fee and impact paid (loan units). */
+export type SwapFill = { out: number; fee: number; impact: number }
+
+/**
+ * A plan's swap actions as they fill at inclusion (the backtester's fill of a plan it executes, the band rule on paper's
+ * fill of a plan it lands; issue 13, helper y52): each `SellCollateral` / `BuyCollateral` gets `expectedOut` replaced by
+ * `fill`'s output, and is refused as the router refuses it (`amountOutMinimum`) when that output is below its on-chain
+ * minimum, the oracle value at inclusion (`sub.price`) less `maxSlippageBps`. The rest of the window
+ * ({@link SWAP_PLAN_TAKE_BIAS}) is the module's rule book, run by the caller on the returned plan
+ * (`checkPlanAgainstPolicy`, pre-state at the inclusion prices): a sale whose minimum at the inclusion oracle exceeds its
+ * repayment is `SaleExceedsRepayment`, a fill short of the callback's fixed repayment (or supply) is `ActionFailed`
+ * (the venue's pull reverts); a fill above it leaves the excess idle (`applyPlan`).
+ *
+ * @param plan - The plan as decided (its swaps' `amount` in the input token, human units; `route`; quoted `expectedOut`).
+ * @param subs - The sub-accounts at inclusion (oracle `price`, loan units per collateral unit), found by the plan's ids.
+ * @param maxSlippageBps - Each sub-account's bound (bps), by id.
+ * @param fill - The fill of one swap action on its sub-account at inclusion; undefined keeps the action's quote.
+ * @returns The plan with the filled outputs and the fee and impact paid (loan units, summed), or the reason it reverts.
+ */
+export function fillSwapActions(
+  plan: Plan,
+  subs: readonly SubAccountState[],
+  maxSlippageBps: (id: string) => number,
+  fill: (action: PlanAction, sub: SubAccountState) => SwapFill | undefined,
+): { plan: Plan; fee: number; impact: number } | { reason: string } {
+  let fee = 0
+  let impact = 0
+  const actions: PlanAction[] = []
+  for (const [index, a] of plan.actions.entries()) {
+    const id = plan.subAccounts[a.subAccount]
+    const s = subs.find((x) => x.id === id)
+    if ((a.kind !== "SellCollateral" && a.kind !== "BuyCollateral") || s === undefined || id === undefined) {
+      actions.push(a)
+      continue
+    }
+    const q = fill(a, s)
+    if (q === undefined) {
+      actions.push(a)
+      continue
+    }
+    const sell = a.kind === "SellCollateral"
+    const minOut = (sell ? a.amount * s.price : a.amount / s.price) * (1 - maxSlippageBps(id) / 10_000)
+    if (q.out < minOut) return { reason: `action ${index} (${a.kind}) pays ${q.out}, below its minimum ${minOut} (SlippageExceeded)` }
+    fee += q.fee
+    impact += q.impact
+    actions.push({ ...a, expectedOut: q.out })
+  }
+  return { plan: { ...plan, actions }, fee, impact }
+}
+
+/**
+ * One swap action's fill read off a quoted cost curve (the paper's: the curves of the solver input read at inclusion):
+ * the output is the oracle value at `price` less the curve's shortfall at the action's size ({@link curveShortfallBps});
+ * the curve does not split fee from impact, so the whole shortfall is reported as impact.
+ *
+ * @param curve - The route's curve quoted at inclusion (shortfall against the oracle value at `price`).
+ * @param action - A `SellCollateral` (amount in collateral) or `BuyCollateral` (amount in the loan token).
+ * @param price - Oracle price at inclusion, loan units per collateral unit.
+ * @returns The fill (output in the output token; impact in loan units).
+ */
+export function curveSwapFill(curve: SwapCurve, action: Pick<PlanAction, "kind" | "amount">, price: number): SwapFill {
+  const sell = action.kind === "SellCollateral"
+  const value = sell ? action.amount * price : action.amount / price
+  const out = value * (1 - curveShortfallBps(curve, action.amount) / 10_000)
+  return { out, fee: 0, impact: sell ? value - out : action.amount - out * price }
 }
 
 /**
