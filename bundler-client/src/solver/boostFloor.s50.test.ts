@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest"
 import { BandRuleShadow } from "./bandShadow.js"
 import { atInclusion, solve } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { makePolicy, TEST_COSTS } from "./testing.js"
-import type { EpochState, SolverInput, SubAccountInput } from "./types.js"
+import { oneBandInput } from "./testing.js"
+import type { EpochState, SolverInput } from "./types.js"
 
 /*
  * Issue 13, helper s50: a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`, the
@@ -11,22 +11,8 @@ import type { EpochState, SolverInput, SubAccountInput } from "./types.js"
  * = [1.275, 1.7].
  */
 
-const NOW = 1_700_000_000
-const FRESH: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
-const POOL = "0x00000000000000000000000000000000000000a1"
-
 function input(health: number, boostFloorHealth: number | undefined, landingMargin?: number): SolverInput {
-  const price = 3000
-  const collateral = 10
-  const sub: SubAccountInput = {
-    state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / health, lltv: 0.86, price },
-    policy: makePolicy({ pools: [POOL] }),
-    epoch: FRESH,
-    risk: { sigma: 0.6 },
-    boostFloorHealth,
-    landingMargin,
-  }
-  return { now: NOW, subAccounts: [sub], pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }], idle: {}, costs: TEST_COSTS, mode: "autopilot" }
+  return oneBandInput(health, { boostFloorHealth, landingMargin })
 }
 
 function after(i: SolverInput): number {

@@ -1,30 +1,15 @@
 import { describe, expect, it } from "vitest"
 import { solve, solveAimed, withoutInclusionMargin } from "./solver.js"
 import { applyPlan, healthOf } from "./state.js"
-import { makePolicy, TEST_COSTS } from "./testing.js"
-import type { EpochState, SolverInput, SubAccountInput } from "./types.js"
+import { oneBandInput } from "./testing.js"
+import type { SolverInput } from "./types.js"
 
 /*
  * Issue 13, stop 52: `solveAimed`, a plan the keeper's inclusion margins rule out goes at the read price (landing margin
  * kept), then as the module's own zone allows. Band 1.15 / 1.4 / 1.7 (makePolicy), one Morpho-like sub-account at 3,000.
  */
 
-const NOW = 1_700_000_000
-const FRESH: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
-const POOL = "0x00000000000000000000000000000000000000a1"
-
-function input(health: number, extra: Partial<SubAccountInput>): SolverInput {
-  const price = 3000
-  const collateral = 10
-  const sub: SubAccountInput = {
-    state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / health, lltv: 0.86, price },
-    policy: makePolicy({ pools: [POOL] }),
-    epoch: FRESH,
-    risk: { sigma: 0.6 },
-    ...extra,
-  }
-  return { now: NOW, subAccounts: [sub], pools: [{ address: POOL, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }], idle: {}, costs: TEST_COSTS, mode: "autopilot" }
-}
+const input = oneBandInput
 
 function landed(i: SolverInput, plan: NonNullable<ReturnType<typeof solve>["plan"]>): number {
   return healthOf(applyPlan({ subAccounts: i.subAccounts.map((s) => s.state), pools: i.pools, idle: i.idle }, plan).subAccounts[0] as Parameters<typeof healthOf>[0])

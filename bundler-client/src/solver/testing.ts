@@ -9,6 +9,24 @@ import type { CostModel, Plan, Policy, SolverInput, SubAccountInput, SubAccountS
 export const TEST_COSTS: CostModel = { gasPrice: 3000 * 0.3e-9, gasPerAction: DEFAULT_GAS_PER_ACTION, baseGas: 120_000, boostEdgeBps: 20 }
 
 /**
+ * One Morpho-like sub-account (10 WETH at 3,000 USDC, LLTV 0.86, debt set for `health`, default policy with one allowed
+ * pool of 50,000 USDC, sigma 0.6) in autopilot mode, with `extra` fields of its solver input (a boost floor, margins).
+ */
+export function oneBandInput(health: number, extra: Partial<SubAccountInput> = {}): SolverInput {
+  const price = 3000
+  const collateral = 10
+  const pool = "0x00000000000000000000000000000000000000a1"
+  const sub: SubAccountInput = {
+    state: { id: "a", loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / health, lltv: 0.86, price },
+    policy: makePolicy({ pools: [pool] }),
+    epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+    risk: { sigma: 0.6 },
+    ...extra,
+  }
+  return { now: 1_700_000_000, subAccounts: [sub], pools: [{ address: pool, asset: "USDC", decimals: 6, balance: 50_000, withdrawable: 50_000 }], idle: {}, costs: TEST_COSTS, mode: "autopilot" }
+}
+
+/**
  * A policy with sensible defaults, overridable field by field.
  *
  * @param overrides - Fields to replace.
