@@ -670,11 +670,10 @@ class Simulation {
       this.trace?.({ time: t, kind: "rejected", detail: `plan ${planned.actions.map((a) => a.kind).join("+")}: ${why}` })
       return false
     }
-    const swaps = this.executeSwapActions(planned)
-    if ("reason" in swaps) return reject(swaps.reason)
-    const { plan, fee, impact } = swaps
-    const hasSwap = fee + impact > 0 || plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
-    const check = checkPlanAgainstPolicy({ plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: t })
+    const judged = this.judge(planned, pre, (a) => this.market(a), t)
+    if ("reason" in judged) return reject(judged.reason)
+    const { plan, fee, impact } = judged.swaps
+    const { check, hasSwap } = judged
     if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
     const post = applyPlan(pre, plan)
     for (const id of plan.subAccounts) {
@@ -1142,10 +1141,22 @@ class Simulation {
     const asset = s.collateralAsset
     const subs = this.subs.map((x) => (x.collateralAsset === asset ? { ...x, price } : x))
     if (subs.some((x) => planned.subAccounts.includes(x.id) && x.debt > 0 && healthOf(x) < 1)) return false
-    const swaps = this.executeSwapActions(planned, subs, (a) => (a === asset ? price : this.market(a)))
-    if ("reason" in swaps) return false
+    const judged = this.judge(planned, { subAccounts: subs, pools: this.pools, idle: this.idle }, (a) => (a === asset ? price : this.market(a)), at)
+    return !("reason" in judged) && judged.check.ok
+  }
+
+  /**
+   * `planned` as it would execute from `pre` at time `now` with market prices `market`: its swaps filled
+   * ({@link executeSwapActions}), then the rule book on the filled plan (with the swap policies when it swaps). One
+   * judgement for {@link executePlan} and {@link landsAt}'s dry run; no state changes.
+   *
+   * @returns The filled swaps, whether the plan swaps, and the rule book's check, or the swap's revert reason.
+   */
+  private judge(planned: Plan, pre: PortfolioState, market: (asset: string) => number, now: number): { swaps: { plan: Plan; fee: number; impact: number }; hasSwap: boolean; check: ReturnType<typeof checkPlanAgainstPolicy> } | { reason: string } {
+    const swaps = this.executeSwapActions(planned, pre.subAccounts, market)
+    if ("reason" in swaps) return swaps
     const hasSwap = swaps.fee + swaps.impact > 0 || swaps.plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
-    return checkPlanAgainstPolicy({ plan: swaps.plan, pre: { subAccounts: subs, pools: this.pools, idle: this.idle }, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now: at }).ok
+    return { swaps, hasSwap, check: checkPlanAgainstPolicy({ plan: swaps.plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now }) }
   }
 
   private jumping(s: SubAccountState): boolean {
