@@ -162,10 +162,13 @@ export type SafeRuntime = {
   oracleRefused?: Map<string, { steps: number; alerted: boolean; label: string; venue: string }> | undefined
   lastSeen?: { block: bigint; timestamp: number } | undefined
   /**
-   * The plan last handed to the sender (its sub-accounts, its swap rescues by action index, its quote block and
-   * timestamp in seconds), for the tracker to read its operation's fate (`noteInclusion`); not persisted.
+   * The plans handed to the sender whose operations may still be included, by the block they were quoted at (decimal:
+   * the sender's `PendingOperation.sentBlock` of that send), each with its sub-accounts, its swap rescues by action index
+   * and its quote block and timestamp in seconds, for the tracker to read the fate of the operation it reports
+   * (`noteInclusion`: the plan whose key is the included record's `sentBlock`). A send that throws sent nothing and is
+   * removed; all are cleared by an inclusion (one operation in flight per Safe). At most `SENT_PLANS_KEPT`; not persisted.
    */
-  sentPlan?: SentPlan | undefined
+  sentPlans?: Map<string, SentPlan> | undefined
   /**
    * Sub-accounts (lower case) whose last swap rescue failed short of its fixed repayment (issue 13 rr13 F6), each with
    * the fall, seconds, its next plan is sized for (`withInclusionMargin`'s `fallSeconds`, never below the live window)

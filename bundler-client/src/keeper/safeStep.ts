@@ -1842,7 +1842,7 @@ export class SafeStep {
    * would rethrow) gives way to the next ranked plan in this call (`attempt.fellThrough`; review rr11p P2).
    * `estimateOnly` (a narrowing's exact probe of one sub-account's plan alone, reviews rr11x X2 / rr11y Y3): the plan is
    * built and clamped alike, then only estimated (`RebalanceSender.estimate`, the SDK's `estimateRebalance`: the same
-   * build, headroom and caps check as a send), never sent nor remembered (`rt.sentPlan`), no `observed` event; the
+   * build, headroom and caps check as a send), never sent nor remembered (`rt.sentPlans`), no `observed` event; the
    * operation is `attempt.estimated`, and the SDK's refusal (e.g. `GasFieldAboveCapError`) is thrown.
    */
   private async planAndSend(

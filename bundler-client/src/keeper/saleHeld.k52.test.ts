@@ -9,7 +9,7 @@ import { InclusionTracker } from "./inclusion.js"
 import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
-import { liveWindowSeconds, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
+import { SENT_PLANS_KEPT, liveWindowSeconds, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
 import { INCLUSION_HASH, INCLUSION_NONCE, PRICE, SAFE, STEP_RISK, USDC, flashSale, landedUserOp, recordingKeeperParts, resentRecord, stepSafeState, stepSub, subId } from "./testing.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 
@@ -131,7 +131,7 @@ describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is p
     expect(held.b.drift).toBeLessThan(0)
 
     // A plan of A lands: planned for the fall again, as its twin.
-    await send(rt, { subAccounts: [A], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }] } as never, undefined, 140n)
+    await send(rt, { subAccounts: [A], actions: [{ kind: "Repay", subAccount: 0, amount: 1n }] } as never, undefined, 136n)
     await include(parts, rt, 141n)
     const cleared = planned(feed.apply(rt, snapshotAt(8)).input)
     expect(cleared.a.drift).toBeLessThan(0)
@@ -164,3 +164,48 @@ describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is p
   })
 })
 
+
+// Which plan an included operation's fate is charged to (k52's open item, stop 53): the one sent with that operation
+// (the record's sentBlock), not the last one handed to the sender. Before, `rt.sentPlan` kept a plan whose send threw
+// (nothing went out) or that the bundler answered "already in flight" for, and the earlier operation's revert was read
+// against its action indexes and sub-accounts.
+describe("keeper: an included operation's revert is charged to the plan it carried (stop 53, rt.sentPlans)", () => {
+  test("a later plan whose send threw: the operation in flight (A's rescue) reverts short; A is widened, B is not", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    // At block 133 a plan for B only (its rescue at action 0) fails at the bundler: nothing goes out.
+    await send(rt, rescueOf(B), new Error("bundler refused: AA21 didn't pay prefund"), 133n)
+    // The record the tracker reads is A's operation's (sent at 130), included at 135 short of its repayment.
+    await include(parts, rt, 135n, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.get(A)).toBe(60)
+    expect(rt.shortfallFallSeconds?.has(B) ?? false).toBe(false)
+    expect(rt.sentPlans?.size ?? 0).toBe(0)
+  })
+
+  test("a later plan the sender returned from without sending (an operation already in flight): A's operation's held sale holds A, not B", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    await send(rt, rescueOf(B), undefined, 133n)
+    await include(parts, rt, 135n, saleExceeds(A))
+    expect(rt.saleHeld?.has(A)).toBe(true)
+    // B's plan is not the one included: its held read would be the same module error naming A, never B.
+    expect(rt.saleHeld?.has(B) ?? false).toBe(false)
+    // And its shortfall: B's rescue index 0 is not read against A's operation's ActionFailed(0).
+    const again = fallingRuntime()
+    await send(again.rt, rescueOf(A), undefined, 130n)
+    await send(again.rt, rescueOf(B), undefined, 133n)
+    await include(again.parts, again.rt, 135n, SHORT_SALE)
+    expect(again.rt.shortfallFallSeconds?.get(A)).toBe(60)
+    expect(again.rt.shortfallFallSeconds?.has(B) ?? false).toBe(false)
+  })
+
+  test("plans kept are bounded (SENT_PLANS_KEPT) and an operation with no plan known is charged to none", async () => {
+    const { parts, rt } = fallingRuntime()
+    for (let b = 100n; b < 100n + BigInt(SENT_PLANS_KEPT) + 4n; b++) await send(rt, rescueOf(A), undefined, b)
+    expect(rt.sentPlans?.size).toBe(SENT_PLANS_KEPT)
+    // The record says sent at 130, a block no plan was quoted at (e.g. sent before a restart): nothing noted.
+    await include(parts, rt, 135n, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.size ?? 0).toBe(0)
+    expect(rt.sentPlans?.size ?? 0).toBe(0)
+  })
+})

@@ -129,6 +129,9 @@ export function saleHeldSubAccountsOf(error: unknown, subAccounts: readonly stri
   return [...ids]
 }
 
+/** How many plans handed to the sender `rt.sentPlans` keeps (the latest; one operation is in flight at a time). */
+export const SENT_PLANS_KEPT = 8
+
 /** The live inclusion window, seconds: `INCLUSION_MARGIN.blocks` blocks of `rt.blockSeconds` (12 s until measured). */
 export function liveWindowSeconds(rt: Pick<SafeRuntime, "blockSeconds">): number {
   return INCLUSION_MARGIN.blocks * (rt.blockSeconds ?? 12)
@@ -166,7 +169,10 @@ export function noteSaleHeld(rt: SafeRuntime, ids: readonly string[]): void {
 }
 
 /**
- * Before handing `plan` to the sender: remembers it (`rt.sentPlan`) for the inclusion tracker. When the send throws
+ * Before handing `plan` to the sender: remembers it for the inclusion tracker (`rt.sentPlans`, keyed by the quote's
+ * block: the sender's record of the operation carries it as `sentBlock`), and forgets it when the send throws (nothing
+ * went out; an operation still in flight keeps its own plan; one that went out before a later throw, such as a fenced
+ * store write, is then read as unknown, never charged to another plan). When the send throws
  * with a swap rescue refused short of its repayment (the SDK's validation or the bundler's simulation, at `nowSeconds`),
  * that sub-account's next plan is sized for the fall over the time already lost since the quote plus its own live
  * window (it failed before inclusion, which was still at least that window away); when it throws with a sale of one of
@@ -179,10 +185,17 @@ export function noteSaleHeld(rt: SafeRuntime, ids: readonly string[]): void {
  */
 export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, quote: { block: bigint; timestamp: number }, nowSeconds: () => number, send: () => Promise<T>): Promise<T> {
   const sent: SentPlan = { subAccounts: plan.subAccounts.map((id) => id.toLowerCase()), rescues: swapRescuesOf(plan), quoteBlock: quote.block, quoteTimestamp: quote.timestamp }
-  rt.sentPlan = sent
+  const plans = (rt.sentPlans ??= new Map())
+  const key = quote.block.toString()
+  plans.delete(key)
+  plans.set(key, sent)
+  for (const old of plans.keys()) if (plans.size > SENT_PLANS_KEPT) plans.delete(old)
   try {
     return await send()
   } catch (error) {
+    // Nothing of this plan went out (a send that reaches the bundler without a usable answer returns): an operation
+    // sent earlier and still in flight keeps its own plan (k52: it was charged to this one).
+    if (plans.get(key) === sent) plans.delete(key)
     const ids = shortfallSubAccountsOf(error, sent.rescues)
     noteShortfall(rt, ids, Math.max(0, nowSeconds() - quote.timestamp) + liveWindowSeconds(rt))
     noteSaleHeld(rt, saleHeldSubAccountsOf(error, sent.subAccounts))
@@ -191,20 +204,23 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
 }
 
 /**
- * The tracker's report of the operation of `rt.sentPlan`: landed (`success`), every sub-account of its plan is cleared
+ * The tracker's report of an included operation, charged to the plan sent with it (`rt.sentPlans` at the record's
+ * `sentBlock`; none known, nothing noted), and every remembered plan is forgotten (their operations shared its nonce):
+ * landed (`success`), every sub-account of its plan is cleared
  * (of `rt.shortfallFallSeconds` and `rt.saleHeld`); reverted with a swap rescue's repayment left short (`revertData`,
  * {@link shortRepaymentIndexOf}), that sub-account's next plan is sized for the fall over the delay the operation took,
  * `(includedBlock - quoteBlock) x rt.blockSeconds` seconds (blocks of the measured block time, 12 s until measured);
  * reverted with `SaleExceedsRepayment` naming a sub-account of the plan ({@link saleHeldSubAccountOf}), that
  * sub-account is noted held ({@link noteSaleHeld}). Nothing is known of an operation sent before a restart
- * (`rt.sentPlan` is not persisted).
+ * (`rt.sentPlans` is not persisted).
  *
  * @param includedBlock - Block the operation was included in.
  * @param revertData - The module's revert data (`UserOperationRevertReason.revertReason`), when it reverted.
+ * @param sentBlock - The included operation's record's `sentBlock` (decimal): the block its plan was quoted at.
  */
-export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: bigint, revertData: Hex | undefined): void {
-  const sent = rt.sentPlan
-  rt.sentPlan = undefined
+export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: bigint, revertData: Hex | undefined, sentBlock: string): void {
+  const sent = rt.sentPlans?.get(sentBlock)
+  rt.sentPlans?.clear()
   if (sent === undefined) return
   if (success) {
     for (const id of sent.subAccounts) {
