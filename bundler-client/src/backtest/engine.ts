@@ -1007,9 +1007,11 @@ class Simulation {
     // allows (the plan threshold would send): it may revert if the price falls on during inclusion (base gas), and
     // otherwise lands inside the band.
     // The same for an in-band rescue (issue 13): its zone starts at the target, and the margin can empty it.
-    // A boost the same way (helper bk51): after a rise the boost planned at the price expected at inclusion needed more
-    // than the amount cap to reach the zone; the autopilot boosted a poll after threshold, its cooldown ended a poll
-    // later, and a gap in that poll liquidated it. One rule, the solver's (`solveAimed`), the keeper's too.
+    // A boost at the read price, its landing margin kept (helper bk51): after a rise the boost planned at the price
+    // expected at inclusion needed more than the amount cap to reach the zone; the autopilot boosted a poll after
+    // threshold, its cooldown ended a poll later, and a gap in that poll liquidated it. Never unmargined (b53: it then
+    // landed at the band rule's health, bk52's five cut-and-gap breaks). One rule, the solver's (`solveAimed`), the
+    // keeper's too.
     let solved = solveAimed(aimed)
     const outcome = (id: string): SubAccountOutcome => solved.outcomes.find((o) => o.id === id) as SubAccountOutcome
     const stopped = mode === "autopilot" && this.guard?.tripped() === true

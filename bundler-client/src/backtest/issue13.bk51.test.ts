@@ -21,7 +21,8 @@ import type { PricePaths } from "../prices/csv.js"
  * run alike); bk51's sweep (1,152 paths) 28 breaks -> 4. The 4 left (both traders, +30 % then -25 % and -18 %) were the
  * boost's own lag: at the price the autopilot aims at after a rise its boost cannot reach the landing zone, so it
  * boosted a poll after threshold whatever the shadow. Fixed in stop 52 (`solveAimed`: such a plan goes at the read
- * price, then as the module's own zone allows): the sweep's 4 -> 0.
+ * price, then as the module's own zone allows): the sweep's 4 -> 0. Since b53 a boost falls back to the read price only
+ * (its landing margin kept; the unmargined step is for rescues): still 0 of 1,152, 4 with no boost fallback at all.
  *
  * Break 2 (found by bk50b's fuzz, seed 1259 of 1-1300, buffered; the same with the model shadow, so not the new
  * mechanism): a fall trips the drawdown guard; at the next poll (the jump over, two equal polls) the tripped autopilot

@@ -6,7 +6,8 @@ import type { SolverInput } from "./types.js"
 
 /*
  * Issue 13, stop 52: `solveAimed`, a plan the keeper's inclusion margins rule out goes at the read price (landing margin
- * kept), then as the module's own zone allows. Band 1.15 / 1.4 / 1.7 (makePolicy), one Morpho-like sub-account at 3,000.
+ * kept), then, a rescue only (b53), as the module's own zone allows. Band 1.15 / 1.4 / 1.7 (makePolicy), one Morpho-like
+ * sub-account at 3,000.
  */
 
 const input = oneBandInput
@@ -38,6 +39,19 @@ describe("solveAimed: the margins' fallback", () => {
     const h = landed(i, r.plan as NonNullable<typeof r.plan>)
     expect(h).toBeGreaterThan(1.15)
     expect(h).toBeLessThan(1.7)
+  })
+
+  it("b53: a boost whose landing margin lifts the band rule's floor above the zone (health 1.9, band rule 1.6, margin 0.08: 1.6 x e^0.08 = 1.73 > 1.7) is not sent unmargined: without the margin it would land at the band rule's health with nothing over it (helper bk52's five cut-and-gap breaks); solveAimed plans nothing", () => {
+    const i = input(1.9, { boostFloorHealth: 1.6, landingMargin: 0.08 })
+    const aimed = solve(i)
+    expect(aimed.plan).toBeUndefined()
+    expect(aimed.outcomes[0]?.reason).toMatch(/boost floor/)
+    // Unmargined the solver would boost, to under 1.6 x e^0.08: the plan the last step no longer sends.
+    const plain = solve(withoutInclusionMargin(i)).plan
+    expect(plain).toBeDefined()
+    expect(landed(i, plain as NonNullable<typeof plain>)).toBeLessThan(1.6 * Math.exp(0.08))
+    expect(solveAimed(i).plan).toBeUndefined()
+    expect(solveAimed(i)).toEqual(aimed)
   })
 
   it("when the margined input plans, or there are no margins, solveAimed is solve; nothing due plans nothing", () => {

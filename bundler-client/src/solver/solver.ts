@@ -133,19 +133,26 @@ export function solve(input: SolverInput): SolverResult {
 /**
  * The solver's plan for an input that carries the keeper's inclusion margins (`inclusionDrift`, `landingMargin`: the
  * keeper's `withInclusionMargin`), falling back step by step to the module's own landing zone: when the input plans
- * nothing, the same input planned at the read price (without `inclusionDrift`, the landing margin kept), then without
- * either ({@link withoutInclusionMargin}: the plan a band rule would send); the first that plans anything. Why
- * (issue 13): a margin can empty the zone one operation's caps reach. After a gap the volatility reads tens of times
- * its calm value and the landing margin lifts a rescue's floor past the caps (review rr13t T3: the position sat just
- * above health 1 for hours, where threshold was rescued). After a rise the boost planned at the price expected at
- * inclusion needs more than the amount cap to reach the zone, or meets the band rule's health moved up by the same
- * rise above the zone's top (helper bk51: the autopilot boosted a poll after threshold, its cooldown ended a poll later
- * and a gap in that poll liquidated it). A fallback plan may revert if the price moves on before inclusion (the cost of
- * its gas); a margined plan, when one exists, always goes first. Without margins it is {@link solve}. The backtester
- * and the keeper alike ({@link solveByLoanAsset}).
+ * nothing, the same input planned at the read price (without `inclusionDrift`, the landing margin kept; rescues and
+ * boosts), then without either ({@link withoutInclusionMargin}: the plan a band rule would send) for rescues only (a
+ * sub-account above its band is planned there with `boostAllowed` off: neither boosted nor given from); the first that
+ * plans anything. Why (issue 13): a margin can empty the zone one operation's caps reach. After a gap the volatility
+ * reads tens of times its calm value and the landing margin lifts a rescue's floor past the caps (review rr13t T3: the
+ * position sat just above health 1 for hours, where threshold was rescued). After a rise the boost planned at the price
+ * expected at inclusion needs more than the amount cap to reach the zone, or meets the band rule's health moved up by
+ * the same rise above the zone's top (helper bk51: the autopilot boosted a poll after threshold, its cooldown ended a
+ * poll later and a gap in that poll liquidated it); at the read price it boosts with threshold. Why a boost never goes
+ * unmargined (helper b53, after bk52's cut-and-gap scan): its landing margin is also its margin over the band rule's
+ * health (`boostFloorHealth x e^landingMargin`); without it the boost lands at the band rule's health itself or at the
+ * zone's top while the margined autopilot would wait, more leverage sooner than the band rule's, and the later capped
+ * rescues from the larger debt ended under threshold's (five no-idle paths liquidated where threshold was not; the
+ * bk51 paths stay fixed by the read-price step alone). A rescue needs no such margin: the band rule's is unmargined too.
+ * A fallback plan may revert if the price moves on before inclusion (the cost of its gas); a margined plan, when one
+ * exists, always goes first. Without margins it is {@link solve}. The backtester and the keeper alike
+ * ({@link solveByLoanAsset}).
  *
  * @param input - The solver input (one loan asset), margins set or not.
- * @returns The first result with a plan (margined, then at the read price, then unmargined), else the margined one.
+ * @returns The first result with a plan (margined; at the read price; unmargined without boosts), else the margined one.
  * @throws {SolverInputError} As {@link solve}.
  */
 export function solveAimed(input: SolverInput): SolverResult {
@@ -157,8 +164,19 @@ export function solveAimed(input: SolverInput): SolverResult {
     if (atRead.plan !== undefined) return atRead
   }
   if (!input.subAccounts.some((s) => s.landingMargin !== undefined)) return aimed
-  const plain = solve(withoutInclusionMargin(input))
+  // Unmargined: rescues only (a boost keeps its landing margin over the band rule's health).
+  const plain = solve(withoutBoosts(withoutInclusionMargin(input)))
   return plain.plan !== undefined ? plain : aimed
+}
+
+/**
+ * `input` with every sub-account above its band (health > maxHealth at its read price) planned as if its policy allowed
+ * no boost: it is neither boosted nor given from (it keeps at least its health); the others unchanged.
+ */
+function withoutBoosts(input: SolverInput): SolverInput {
+  const high = (s: SolverInput["subAccounts"][number]) => s.policy.boostAllowed && venueHealthOf(s.state) > s.policy.maxHealth
+  if (!input.subAccounts.some(high)) return input
+  return { ...input, subAccounts: input.subAccounts.map((s) => (high(s) ? { ...s, policy: { ...s.policy, boostAllowed: false } } : s)) }
 }
 
 /**
