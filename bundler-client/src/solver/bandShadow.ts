@@ -65,10 +65,6 @@ export class BandRuleShadow {
 }
 
 /**
- * Policy fields the band rule runs without (the autopilot's own: the in-band rescue, the on-chain stop, the drawdown
- * guard; the backtester's `strategyPolicy` projects the threshold strategy's policy the same way).
- */
-/**
  * The band rule's health for a boost floor or the in-band gate: its health now, or, while an operation it decided is
  * pending, the solver's predicted health after it (when that is a health: finite and > 0). The keeper's paper and the
  * backtester's band-rule run read it the same way.
@@ -86,6 +82,10 @@ export function bandRuleHealth(now: number, expected: number | undefined): numbe
  */
 const ACCRUAL_STEP = 1e-3
 
+/**
+ * Policy fields the band rule runs without (the autopilot's own: the in-band rescue, the on-chain stop, the drawdown
+ * guard; the backtester's `strategyPolicy` projects the threshold strategy's policy the same way).
+ */
 const AUTOPILOT_ONLY_FIELDS = ["rescueBelowTarget", "stopPrice", "exitHealth", "stopLoss", "stopLossConfirmSeconds"] as const satisfies readonly (keyof Policy)[]
 
 /**
