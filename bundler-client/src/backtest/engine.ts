@@ -852,6 +852,7 @@ class Simulation {
       tail: { drop: tail?.largestDrop() ?? 0, reactionSeconds: this.config.keeper.pollSeconds + this.latency },
       trend: this.trend[asset]?.drift(),
       rebound: this.trend[asset]?.rebound((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
+      gap: this.trend[asset]?.gapped((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
     }
   }
 

@@ -79,13 +79,16 @@ describe("bk51b: the band rule on paper has no interest; threshold crosses minHe
   // the gap liquidated it (min health < 0.96). Helper y52: the paper's swaps fill at the landing read's price and curve
   // (fillSwapActions, the backtester's rule), so its rescues revert and land as threshold's do; the autopilot then runs
   // as with "run" (the threshold run itself): its in-band rescue lands at minute 3702 (1.273 -> 1.503), min health 1.125.
+  // Helper x53: 3700 is a gap (-7.1 % after -2.5 %/min); the sale decided there was sized for the trend's fall and
+  // reverted at 3701 (SaleExceedsRepayment, the price held), landing at 3702; sized at the read price (risk.gap) it lands
+  // at 3701 (1.273 -> 1.489), no revert, min health 1.1146 (1.1153 before), net -91,093 (-91,331 before).
   const noBoost48 = () => {
     const prices = Array.from(fuzzPath(48).prices.ETH as Float64Array).slice(0, 3757)
     return minutePath([...prices, ...calm(240, (prices[3756] as number) * (1 - 0.259), lcg(48))], T0)
   }
   const NO_BOOST = { buffered: resolveBacktestConfig({ policy: { boostAllowed: false } }, CONFIGS.buffered), "no-idle": resolveBacktestConfig({ policy: { boostAllowed: false } }, CONFIGS["no-idle"]) }
 
-  it("pin (y52: the paper's swaps fill at landing; \"paper\", boostAllowed false): fuzz seed 48 no-idle to minute 3756 then a -25.9 % gap: threshold not liquidated (> 1.04); the autopilot on paper lands what it lands with \"run\" (in-band rescue at minute 3702) and keeps min health > 1.1 (1.115 with stop 52's saleHeld and solveAimed)", () => {
+  it("pin (y52: the paper's swaps fill at landing; \"paper\", boostAllowed false): fuzz seed 48 no-idle to minute 3756 then a -25.9 % gap: threshold not liquidated (> 1.04); the autopilot on paper lands what it lands with \"run\" (in-band rescue at minute 3701, x53; 3702 before) and keeps min health > 1.1 (1.115 with stop 52's saleHeld and solveAimed)", () => {
     const p = noBoost48()
     const threshold = runBacktest(p, NO_BOOST["no-idle"], "threshold")
     expect(threshold.liquidations).toBe(0)
@@ -99,7 +102,7 @@ describe("bk51b: the band rule on paper has no interest; threshold crosses minHe
     const reference = landed("run")
     expect(paper.result.liquidations).toBe(0)
     expect(paper.result.minHealth).toBeGreaterThan(1.1)
-    expect(paper.at).toContain(3702)
+    expect(paper.at).toContain(3701)
     expect(paper.at).toEqual(reference.at)
   })
 

@@ -81,6 +81,34 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
     expect(untrended).not.toEqual(live.plan)
   })
 
+  it("issue 13 x53: in the minute after a gap (a fall beyond the trend by more than a jump) the rescue is not sized for the trend's fall, from the first block that reads the gap; a steady fall keeps its drift", () => {
+    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+    const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+    const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+    const t0 = 1_700_000_000
+    // Six minutes of the 1 %/min crash, read at every block, then a -12 % gap read 12 s after minute 6, held.
+    const blocks = crashBlocks(30, t0)
+    const held = (blocks.at(-1) as { oracle: number }).oracle * 0.88
+    const after = [1, 2, 5, 6, 10].map((b) => ({ t: t0 + 360 + 12 * b, oracle: held }))
+    const drift = new Map<number, number | undefined>()
+    for (const [b, { t, oracle }] of [...blocks, ...after].entries()) {
+      const fed = feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot)
+      drift.set(t - t0, fed.input.subAccounts[0]?.inclusionDrift)
+    }
+    // The steady fall (each minute's step near the median, however steep) is planned for, up to the gap.
+    expect(drift.get(300)).toBeLessThan(0)
+    expect(drift.get(360)).toBeLessThan(0)
+    // The gap: not yet a recorded price of the trend (one a minute) at 372 s, recorded at 420 s; the trend, a median,
+    // still reads -1 %/min at both, and no fall is planned at either.
+    expect((rt.trend.get(SUB)?.drift() ?? 0) * 60 / (365 * 86_400)).toBeLessThan(-0.008)
+    expect(drift.get(372)).toBeUndefined()
+    expect(drift.get(384)).toBeUndefined()
+    expect(drift.get(420)).toBeUndefined()
+    // A minute after the last step (flat since the gap) the trend's fall is planned again (a sale that then reverts
+    // because the price held is planned at the read price: rt.saleHeld).
+    expect(drift.get(480)).toBeLessThan(0)
+  })
+
   it("samples the trend once a minute: per-block samples of a deviation-stepped oracle would read a steady fall as none", () => {
     const t0 = 1_700_000_000
     const perBlock = new TrendEstimator(300, 0)

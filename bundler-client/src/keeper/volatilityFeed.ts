@@ -34,6 +34,7 @@ export class VolatilityFeed {
     const estimates = new Map<string, VolatilityEstimate>()
     const trends = new Map<string, number>()
     const rebounds = new Map<string, number>()
+    const gaps = new Map<string, boolean>()
     for (const sub of snapshot.input.subAccounts) {
       const id = sub.state.id
       let trend = rt.trend.get(id)
@@ -53,6 +54,11 @@ export class VolatilityFeed {
       estimates.set(id, estimate)
       // A rebound in progress (the latest minute an upward jump against the estimate), as the backtester's autopilot has it.
       rebounds.set(id, trend.rebound(estimate.sigma))
+      // A gap (the latest step a fall beyond the trend by more than a jump, from the first block that reads it): the
+      // fall is then not planned (issue 13 x53). Judged against the configured sigma (the prior), not the live EWMA,
+      // which takes in the gap at the block that reads it (lambda 0.94 per update) and would hide it; the backtester
+      // judges it against its slow EWMA, and both are far under the smallest jump (2 %) in a minute outside a crash.
+      gaps.set(id, trend.gapped(prior, undefined, undefined, { t: snapshot.timestamp, price: sub.state.price }))
       const labels = { safe, sub_account: id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }
       metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
       metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
@@ -66,7 +72,7 @@ export class VolatilityFeed {
       )
       if (moved) rt.loggedSigma.set(id, estimate)
     }
-    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id) }))
+    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id), gap: gaps.get(id) }))
     // Seconds per block, from consecutive observations (12 s until known).
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)

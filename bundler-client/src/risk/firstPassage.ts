@@ -37,6 +37,12 @@ export type RiskModel = {
    * rising `trend` (`withInclusionMargin`), and its value counts the rise (the solver's `reboundValue`).
    */
   rebound?: number | undefined
+  /**
+   * Optional: the latest step is a gap (`TrendEstimator.gapped`: a fall beyond the trend by more than a jump), so the
+   * trend still reads the fall before it. Not used by the probabilities; a falling `trend` is then not planned for until
+   * inclusion (`withInclusionMargin`: the sale is sized for the price holding).
+   */
+  gap?: boolean | undefined
 }
 
 /**

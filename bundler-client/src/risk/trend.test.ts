@@ -53,6 +53,41 @@ describe("TrendEstimator", () => {
     expect(trend.rebound(sigma)).toBeGreaterThan(0)
   })
 
+  it("gapped: a fall beyond the trend by more than a jump, on the latest recorded step or on a read not yet recorded; never a steady fall, however steep, nor noise", () => {
+    const rng = new Rng(3)
+    const sigma = 0.6
+    const trend = new TrendEstimator(300)
+    let p = 3000
+    for (let i = 0; i < 60; i++) {
+      trend.observe(i * 60, (p *= Math.exp(0.0008 * rng.normal())))
+      expect(trend.gapped(sigma), `calm minute ${i}`).toBe(false)
+    }
+    // A steady fall of 3 % a minute: each step is a jump (> 2 %) from calm, but near the trend once the median reads it.
+    for (let i = 60; i < 66; i++) {
+      trend.observe(i * 60, (p *= 0.97))
+      if (i >= 63) expect(trend.gapped(sigma), `steady minute ${i}`).toBe(false)
+    }
+    // A read 12 s later, 12 % lower: a gap before the trend records it (it keeps one price a minute).
+    expect(trend.gapped(sigma, undefined, undefined, { t: 65 * 60 + 12, price: p * 0.88 })).toBe(true)
+    expect(trend.gapped(sigma, undefined, undefined, { t: 65 * 60 + 12, price: p * 0.99 })).toBe(false)
+    trend.observe(66 * 60, (p *= 0.88))
+    expect(trend.gapped(sigma)).toBe(true)
+    // The median still reads the fall before the gap.
+    expect(perMinute(trend.drift())).toBeCloseTo(Math.log(0.97), 9)
+    // A read at the recorded price's time is that price: the recorded step is tested.
+    expect(trend.gapped(sigma, undefined, undefined, { t: 66 * 60, price: p })).toBe(true)
+    // Held a minute: the latest step is no gap; a gap of less than the smallest jump beyond the trend is none; a
+    // local sigma large enough hides it.
+    trend.observe(67 * 60, p)
+    expect(trend.gapped(sigma)).toBe(false)
+    trend.observe(68 * 60, (p *= 0.96))
+    expect(trend.gapped(sigma)).toBe(false)
+    trend.observe(69 * 60, (p *= 0.9))
+    expect(trend.gapped(sigma)).toBe(true)
+    expect(trend.gapped(60)).toBe(false)
+    expect(new TrendEstimator().gapped(sigma)).toBe(false)
+  })
+
   it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {
     const trend = new TrendEstimator(120)
     for (let i = 0; i < 10; i++) trend.observe(i * 60, 3000 * Math.exp(-0.01 * i))

@@ -86,6 +86,42 @@ export class TrendEstimator {
     return (r / dt) * SECONDS_PER_YEAR
   }
 
+  /**
+   * Whether the latest step is a gap: a fall the trend does not explain, its log-return below the median rate of the
+   * window's other recorded steps (0 when there are none) times its length by more than a jump (`max(minJump, threshold
+   * x sigma x sqrt(dt / year))`, the mirror of {@link rebound}'s test). The median ({@link drift}) leaves one such step
+   * out and still reads the fall before it; a sale planned for that fall in the minute after a gap reverts if the price
+   * holds (`SaleExceedsRepayment`, issue 13 x53). A steady fall (each step near the median) is no gap, however steep.
+   *
+   * @param sigma - Annualised volatility the step is judged against (the slow estimate, as for {@link rebound}).
+   * @param threshold - Local standard deviations; default {@link REBOUND_JUMP}.threshold.
+   * @param minJump - Smallest log-fall beyond the trend counted; default {@link REBOUND_JUMP}.minJump.
+   * @param read - The latest read (unix seconds, price > 0) when it may not be recorded (a keeper reading every block
+   *   keeps one price a minute): if later than the last recorded price, the step tested is from that price to the read
+   *   (against the median of all recorded steps), so a gap counts from the first block that reads it.
+   * @returns True when the latest step is such a gap; false with no step to test.
+   */
+  gapped(sigma: number, threshold: number = REBOUND_JUMP.threshold, minJump: number = REBOUND_JUMP.minJump, read?: { t: number; price: number }): boolean {
+    const n = this.seen.length
+    const last = this.seen[n - 1]
+    if (last === undefined) return false
+    const pending = read !== undefined && read.price > 0 && read.t > last.t
+    const to = pending ? { t: read.t, logPrice: Math.log(read.price) } : last
+    const from = pending ? last : this.seen[n - 2]
+    if (from === undefined) return false
+    const dt = to.t - from.t
+    if (!(dt > 0)) return false
+    const rates: number[] = []
+    for (let i = 1; i < (pending ? n : n - 1); i++) {
+      const [x, y] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
+      rates.push((y.logPrice - x.logPrice) / (y.t - x.t))
+    }
+    rates.sort((x, y) => x - y)
+    const mid = rates.length >> 1
+    const median = rates.length === 0 ? 0 : rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
+    return to.logPrice - from.logPrice - median * dt < -Math.max(minJump, threshold * Math.max(0, sigma) * Math.sqrt(dt / SECONDS_PER_YEAR))
+  }
+
   /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */
   drift(): number {
     const rates: number[] = []
