@@ -1,0 +1,98 @@
+import { describe, expect, it } from "vitest"
+import { resolveBacktestConfig, TRADERS } from "./config.js"
+import { runBacktest } from "./engine.js"
+import type { BacktestEvent } from "./engine.js"
+import { calm, lcg, lin, minutePath } from "./paths.testing.js"
+
+/*
+ * Helper bk53, break-it review of stop 53 (issue 13; rule: where threshold is not liquidated, the autopilot is not
+ * either). A wick that partly recovers at once: the buffered autopilot's pool rescue, decided at the gap's poll, is
+ * aimed near the landing zone's top (its landing margin, 2 sigma over the keeper's 2-block window, is a few percent);
+ * the rebound in the minute to inclusion lifts it over the top (HealthOutsideLandingZone), and its re-plan lands a
+ * minute later, after the next gap. Threshold's rescue, aimed at its target, lands. Not from stop 53: the same 37 of
+ * 960 buffered paths of the grid below break with x53's gap rule off; 0 of 960 no-idle.
+ */
+
+const BUFFERED = resolveBacktestConfig()
+const NO_IDLE = resolveBacktestConfig(TRADERS["no-idle"])
+const T0 = 1_700_000_000
+
+/**
+ * 6 h calm at 3,000 (lcg 13), a linear fall of `rate` per minute for 6 minutes to `pre`, a gap `g1` held 1 minute,
+ * back to `pre x (1 + g1 x (1 - rec))` held 1 minute, then a gap `g2` held 4 h.
+ */
+function wick(rate: number, g1: number, rec: number, g2: number) {
+  const r = lcg(13)
+  let p = calm(360, 3000, r)
+  p = [...p, ...lin(p.at(-1) as number, (p.at(-1) as number) * (1 - rate * 6), 6)]
+  const pre = p.at(-1) as number
+  p = [...p, ...calm(1, pre * (1 + g1), r)]
+  p = [...p, ...calm(1, pre * (1 + g1 * (1 - rec)), r)]
+  p = [...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)]
+  return minutePath(p, T0)
+}
+
+describe("bk53: a pool rescue decided at a wick's gap lands after its rebound", () => {
+  it.skip("FAILS TODAY: -2 %/min for 6 min, -13 % at minute 366 (2,296.7), back +4.5 % at 367 (2,399.6), -15 % at 368 (buffered): threshold rescued at 367 (1.1198 -> 1.4628, min health 1.0717); the autopilot's rescue lands at 1.5679 > 1.55 (HealthOutsideLandingZone) and it is liquidated at 368 (0.9528)", () => {
+    const p = wick(0.02, -0.13, 0.3, -0.15)
+    expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
+    const events: BacktestEvent[] = []
+    const a = runBacktest(p, BUFFERED, "autopilot", { trace: (e) => events.push(e) })
+    expect(events.filter((e) => e.kind === "rejected" && /HealthOutsideLandingZone/.test(e.detail ?? "")).map((e) => Math.round((e.time - T0) / 60))).toEqual([])
+    expect(a.liquidations).toBe(0)
+  })
+
+  it.skip("FAILS TODAY: the class (buffered): -2 %/min for 6 min, a gap of -13/-15/-17 % recovering 30-50 % of it a minute later, then -12..-26 % (36 paths): threshold is not liquidated on 33, the autopilot is on 30 of those 33", () => {
+    const broken: string[] = []
+    let survived = 0
+    for (const g1 of [-0.13, -0.15, -0.17])
+      for (const rec of [0.3, 0.4, 0.5])
+        for (const g2 of [-0.12, -0.15, -0.2, -0.26]) {
+          const p = wick(0.02, g1, rec, g2)
+          if (runBacktest(p, BUFFERED, "threshold").liquidations > 0) continue
+          survived++
+          if (runBacktest(p, BUFFERED, "autopilot").liquidations > 0) broken.push(`${g1} ${rec} ${g2}`)
+        }
+    expect(survived).toBe(33)
+    expect(broken).toEqual([])
+  })
+})
+
+/**
+ * 6 h calm at 3,000 (lcg 100 + seed), then 30 minutes each x exp(-rate + v x (2u - 1)) (u uniform from the same lcg), then
+ * a gap `g2` held 4 h.
+ */
+function noisyFall(seed: number, rate: number, v: number, g2: number) {
+  const r = lcg(100 + seed)
+  const p = calm(360, 3000, r)
+  for (let i = 0; i < 30; i++) p.push((p.at(-1) as number) * Math.exp(-rate + v * (r() - 0.5) * 2))
+  return minutePath([...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)], T0)
+}
+
+/*
+ * A noisy fall (30 minutes, median -2..-2.5 %/min, each minute +-3 % more): a minute 2 % below the median is read as a
+ * gap (TrendEstimator.gapped) and x53 sizes the sale decided there for the price holding; the fall goes on, the sale
+ * reverts short (ActionFailed, the callback needs more USDC), and the re-plans alternate between the shortfall's
+ * widened fall and saleHeld's read price, reverting every minute. Grid (seeds 5-44, rate 1.5/2/2.5 %, v 3/4 %, g2
+ * -10/-20 %; 480 paths per trader): autopilot liquidated where threshold is not, main 18 no-idle + 15 buffered, with
+ * x53's gap rule off 22 + 13 (8 new with it, 10 fixed); autopilot liquidations 127 + 38 vs 113 + 33.
+ */
+describe("bk53: x53's gap rule on a noisy fall", () => {
+  it.skip("FAILS TODAY (x53 regression): noisy fall seed 14, -2.5 %/min +-3 %, then -10 % (no-idle): threshold survives (min health 1.0142, its sale lands at 372); the autopilot's sale decided at minute 370 (a -4.9 % minute, read as a gap) reverts short at 371 and its re-plans revert every minute to 379 (9 rejections); liquidated at 380 (0.9984). With the gap rule off it lands at 371 (min health 1.2264)", () => {
+    const p = noisyFall(14, 0.025, 0.03, -0.1)
+    expect(runBacktest(p, NO_IDLE, "threshold").liquidations).toBe(0)
+    expect(runBacktest(p, NO_IDLE, "autopilot").liquidations).toBe(0)
+  })
+
+  it.skip("FAILS TODAY (x53 regression): noisy fall seed 18, -2 %/min +-3 %, then -20 % (buffered): threshold survives (1.0832); the autopilot's stop-loss sale decided at minute 388 reverts short at 389 and the -20 % gap liquidates it at 390 (0.9760). With the gap rule off it lands at 389 (min health 1.0843)", () => {
+    const p = noisyFall(18, 0.02, 0.03, -0.2)
+    expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
+    expect(runBacktest(p, BUFFERED, "autopilot").liquidations).toBe(0)
+  })
+
+  it.skip("FAILS TODAY (before stop 53 too): noisy fall seed 8, -2.5 %/min +-3 %, then -10 % (no-idle): threshold survives, the autopilot is liquidated, with the gap rule on or off", () => {
+    const p = noisyFall(8, 0.025, 0.03, -0.1)
+    expect(runBacktest(p, NO_IDLE, "threshold").liquidations).toBe(0)
+    expect(runBacktest(p, NO_IDLE, "autopilot").liquidations).toBe(0)
+  })
+})
