@@ -222,7 +222,7 @@ export class InclusionTracker {
       if (alert) events.alert(safe, included, "reverted", new OperationRevertedError({ safe, nonce, block: included, count, revert: revert?.error }))
     }
     // A swap rescue reverted short of its repayment: its sub-account's next plan is sized for the delay it took (rr13 F6).
-    noteInclusion(rt, success, included, revert?.data, pending.sentBlock)
+    noteInclusion(rt, success, included, revert?.data, pending, args.userOpHash as Hex | undefined)
     await writePendingRecord(this.deps, rt, block, undefined)
     rt.triggerBlock = undefined
     rt.failures = 0

@@ -84,7 +84,7 @@ const RESEND_HASH = `0x${"77".repeat(32)}` as Hex
 // userOpHash), but the operation it meant to replace can still be the one included (it was mined before the bundler
 // swapped it: the tracker logs it as `known: false`). Its revert is then charged to the resend's plan.
 describe("bk53: a replaced operation that lands anyway is charged to its own plan", () => {
-  test.skip("FAILS TODAY: A's rescue quoted at 130 (hash INCLUSION_HASH), resent at 140 as B's rescue (hash 0x77..), A's operation lands at 141 reverted short at action 0: A is widened, B is not (observed: B widened, A not)", async () => {
+  test("fixed (was FAILS TODAY, bk53): A's rescue quoted at 130 (hash INCLUSION_HASH), resent at 140 as B's rescue (hash 0x77..), A's operation lands at 141 reverted short at action 0: A is widened, B is not", async () => {
     const { parts, rt } = fallingRuntime()
     await send(rt, rescueOf(A), undefined, 130n)
     // The resend at 140 with B's plan: accepted by the bundler, the record now says sent at 140 with the resend's hash.
@@ -96,7 +96,7 @@ describe("bk53: a replaced operation that lands anyway is charged to its own pla
     expect(rt.shortfallFallSeconds?.has(A)).toBe(true)
   })
 
-  test.skip("FAILS TODAY: the same, A's operation reverted with SaleExceedsRepayment naming A: A is held (observed: not held, the revert is read against B's plan, which does not hold A)", async () => {
+  test("fixed (was FAILS TODAY, bk53): the same, A's operation reverted with SaleExceedsRepayment naming A: A is held", async () => {
     const { parts, rt } = fallingRuntime()
     await send(rt, rescueOf(A), undefined, 130n)
     await send(rt, rescueOf(B), undefined, 140n)
@@ -105,7 +105,7 @@ describe("bk53: a replaced operation that lands anyway is charged to its own pla
     expect(rt.saleHeld?.has(A)).toBe(true)
   })
 
-  test("control: the resend itself lands (hash 0x77..) reverted short at action 0: B is widened (passes today)", async () => {
+  test("control: the resend itself lands (hash 0x77..) reverted short at action 0: B is widened", async () => {
     const { parts, rt } = fallingRuntime()
     await send(rt, rescueOf(A), undefined, 130n)
     await send(rt, rescueOf(B), undefined, 140n)
@@ -113,5 +113,16 @@ describe("bk53: a replaced operation that lands anyway is charged to its own pla
     await includeRecord(parts, rt, record, 141n, RESEND_HASH, SHORT_SALE)
     expect(rt.shortfallFallSeconds?.has(B)).toBe(true)
     expect(rt.shortfallFallSeconds?.has(A) ?? false).toBe(false)
+  })
+
+  test("two earlier sends can be the one that landed (A at 130, B at 135, the record's latest C at 140): nothing is charged rather than the wrong plan", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    await send(rt, rescueOf(B), undefined, 135n)
+    await send(rt, rescueOf(A, B), undefined, 140n)
+    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.size ?? 0).toBe(0)
+    expect(rt.sentPlans?.size ?? 0).toBe(0)
   })
 })

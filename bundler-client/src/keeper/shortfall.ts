@@ -3,6 +3,7 @@ import { ActionFailedError, SaleExceedsRepaymentError, decodeModuleError, decode
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { INCLUSION_MARGIN } from "./inclusionMargin.js"
 import type { SafeRuntime } from "./runtime.js"
+import type { PendingOperation } from "./stateFile.js"
 
 // Issue 13 rr13 F6, live keeper: a swap rescue (a RepayWithCallback block that sells collateral) prices its sale at the
 // quote and repays a fixed amount; when the price falls on past the live inclusion window before it is included, the
@@ -204,8 +205,26 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
 }
 
 /**
- * The tracker's report of an included operation, charged to the plan sent with it (`rt.sentPlans` at the record's
- * `sentBlock`; none known, nothing noted), and every remembered plan is forgotten (their operations shared its nonce):
+ * The plan an included operation carried, of those `rt.sentPlans` keeps: the record's latest send (at its `sentBlock`)
+ * when the event's hash is that send's; when it is not (a replaced operation that was mined anyway, helper bk53) or
+ * the latest send's hash is unknown (an unusable bundler answer), the one plan sent at this nonce, from the record's
+ * `firstSentBlock` on, that can be it; none when more than one can (nothing is charged rather than the wrong plan).
+ */
+function sentPlanOf(rt: SafeRuntime, record: Pick<PendingOperation, "sentBlock" | "firstSentBlock" | "userOpHash">, includedHash: Hex | undefined): SentPlan | undefined {
+  const plans = rt.sentPlans
+  if (plans === undefined) return undefined
+  const latest = record.userOpHash !== undefined && includedHash !== undefined && record.userOpHash.toLowerCase() === includedHash.toLowerCase()
+  if (latest) return plans.get(record.sentBlock)
+  const first = BigInt(record.firstSentBlock ?? record.sentBlock)
+  const last = BigInt(record.sentBlock)
+  // The latest send is a candidate only when its own hash is unknown (it may be the one that landed).
+  const candidates = [...plans.entries()].filter(([key]) => BigInt(key) >= first && (BigInt(key) < last || (BigInt(key) === last && record.userOpHash === undefined)))
+  return candidates.length === 1 ? (candidates[0] as [string, SentPlan])[1] : undefined
+}
+
+/**
+ * The tracker's report of an included operation, charged to the plan sent with it ({@link sentPlanOf}; none known,
+ * nothing noted), and every remembered plan is forgotten (their operations shared its nonce):
  * landed (`success`), every sub-account of its plan is cleared
  * (of `rt.shortfallFallSeconds` and `rt.saleHeld`); reverted with a swap rescue's repayment left short (`revertData`,
  * {@link shortRepaymentIndexOf}), that sub-account's next plan is sized for the fall over the delay the operation took,
@@ -216,10 +235,12 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
  *
  * @param includedBlock - Block the operation was included in.
  * @param revertData - The module's revert data (`UserOperationRevertReason.revertReason`), when it reverted.
- * @param sentBlock - The included operation's record's `sentBlock` (decimal): the block its plan was quoted at.
+ * @param record - The tracker's record of the operation at that nonce (its latest send's `sentBlock` and hash, its
+ *   first send's block).
+ * @param includedHash - The included UserOperationEvent's `userOpHash`.
  */
-export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: bigint, revertData: Hex | undefined, sentBlock: string): void {
-  const sent = rt.sentPlans?.get(sentBlock)
+export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: bigint, revertData: Hex | undefined, record: Pick<PendingOperation, "sentBlock" | "firstSentBlock" | "userOpHash">, includedHash: Hex | undefined): void {
+  const sent = sentPlanOf(rt, record, includedHash)
   rt.sentPlans?.clear()
   if (sent === undefined) return
   if (success) {
