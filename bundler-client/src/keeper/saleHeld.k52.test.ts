@@ -9,6 +9,7 @@ import { InclusionTracker } from "./inclusion.js"
 import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
+import type { PendingOperation } from "./stateFile.js"
 import { SENT_PLANS_KEPT, liveWindowSeconds, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
 import { INCLUSION_HASH, INCLUSION_NONCE, PRICE, SAFE, STEP_RISK, USDC, flashSale, landedUserOp, recordingKeeperParts, resentRecord, stepSafeState, stepSub, subId } from "./testing.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
@@ -46,8 +47,8 @@ const saleExceeds = (id: Hex) => encodeErrorResult({ abi: leverageModuleAbi, err
 const SHORT_SALE = encodeErrorResult({ abi: leverageModuleAbi, errorName: "ActionFailed", args: [0n, encodeErrorResult({ abi: parseAbi(["error Error(string)"]), errorName: "Error", args: ["transferFrom reverted"] })] } as never)
 
 /** The receipt of a reverted operation: the EntryPoint's UserOperationRevertReason with the module's `revert` data. */
-function revertReceipt(revert: Hex, block: bigint) {
-  const topics = encodeEventTopics({ abi: entryPoint07Abi, eventName: "UserOperationRevertReason", args: { userOpHash: INCLUSION_HASH, sender: SAFE as Address } })
+function revertReceipt(revert: Hex, block: bigint, userOpHash: Hex = INCLUSION_HASH) {
+  const topics = encodeEventTopics({ abi: entryPoint07Abi, eventName: "UserOperationRevertReason", args: { userOpHash, sender: SAFE as Address } })
   const data = encodeAbiParameters([{ type: "uint256" }, { type: "bytes" }], [INCLUSION_NONCE, revert])
   return { logs: [{ address: ENTRY_POINT, topics, data, blockNumber: block, transactionHash: `0x${"cd".repeat(32)}`, logIndex: 0, transactionIndex: 0, blockHash: `0x${"ee".repeat(32)}`, removed: false }] }
 }
@@ -205,6 +206,76 @@ describe("keeper: an included operation's revert is charged to the plan it carri
     expect(rt.sentPlans?.size).toBe(SENT_PLANS_KEPT)
     // The record says sent at 130, a block no plan was quoted at (e.g. sent before a restart): nothing noted.
     await include(parts, rt, 135n, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.size ?? 0).toBe(0)
+    expect(rt.sentPlans?.size ?? 0).toBe(0)
+  })
+})
+
+/**
+ * The tracker's report of an included operation, the record being `record` (the sender's latest: a resend's), the
+ * UserOperationEvent's hash `landedHash` (the operation that really landed), reverted with `revert`.
+ */
+async function includeRecord(parts: ReturnType<typeof recordingKeeperParts>, rt: SafeRuntime, record: PendingOperation, block: bigint, landedHash: Hex, revert: Hex) {
+  let pending: PendingOperation | undefined = record
+  const tracker = new InclusionTracker({
+    config: { deployment: { entryPoint: ENTRY_POINT } as never, resubmitAfterBlocks: 10, stallAfterBlocks: 30, logWindowBlocks: 1_000 },
+    publicClient: { getTransactionReceipt: async () => revertReceipt(revert, block, landedHash) } as never,
+    store: { pending: async () => pending, setPending: async (_s: Address, p: PendingOperation | undefined) => void (pending = p) },
+    metrics: parts.metrics,
+    logger: parts.logger,
+    events: parts.keeperEvents,
+    clock: { now: () => (T0 + 420) * 1_000 } as never,
+  })
+  const event = landedUserOp(block, false)
+  const lookup = { findEvent: async () => ({ ...event, args: { ...event.args, userOpHash: landedHash } }), chainNonce: async () => INCLUSION_NONCE + 1n }
+  expect(await tracker.track(rt, record, block + 1n, lookup as never)).toBe("included")
+}
+
+const RESEND_HASH = `0x${"77".repeat(32)}` as Hex
+
+// Helper bk53 (break-it review of stop 53, rt.sentPlans): the plan was looked up by the record's sentBlock only. A resend
+// (a replacement at the same nonce, quoted at a later block) that the bundler accepted rewrites the record (sentBlock,
+// userOpHash), but the operation it meant to replace can still be the one included (it was mined before the bundler
+// swapped it: the tracker logs it as `known: false`). Its revert is then charged to the resend's plan.
+describe("bk53: a replaced operation that lands anyway is charged to its own plan", () => {
+  test("fixed (was FAILS TODAY, bk53): A's rescue quoted at 130 (hash INCLUSION_HASH), resent at 140 as B's rescue (hash 0x77..), A's operation lands at 141 reverted short at action 0: A is widened, B is not", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    // The resend at 140 with B's plan: accepted by the bundler, the record now says sent at 140 with the resend's hash.
+    await send(rt, rescueOf(B), undefined, 140n)
+    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    // The event found at the nonce is A's operation (the first send), reverted with A's swap rescue short.
+    await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.has(B) ?? false).toBe(false)
+    expect(rt.shortfallFallSeconds?.has(A)).toBe(true)
+  })
+
+  test("fixed (was FAILS TODAY, bk53): the same, A's operation reverted with SaleExceedsRepayment naming A: A is held", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    await send(rt, rescueOf(B), undefined, 140n)
+    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, saleExceeds(A))
+    expect(rt.saleHeld?.has(A)).toBe(true)
+  })
+
+  test("control: the resend itself lands (hash 0x77..) reverted short at action 0: B is widened", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    await send(rt, rescueOf(B), undefined, 140n)
+    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    await includeRecord(parts, rt, record, 141n, RESEND_HASH, SHORT_SALE)
+    expect(rt.shortfallFallSeconds?.has(B)).toBe(true)
+    expect(rt.shortfallFallSeconds?.has(A) ?? false).toBe(false)
+  })
+
+  test("two earlier sends can be the one that landed (A at 130, B at 135, the record's latest C at 140): nothing is charged rather than the wrong plan", async () => {
+    const { parts, rt } = fallingRuntime()
+    await send(rt, rescueOf(A), undefined, 130n)
+    await send(rt, rescueOf(B), undefined, 135n)
+    await send(rt, rescueOf(A, B), undefined, 140n)
+    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, SHORT_SALE)
     expect(rt.shortfallFallSeconds?.size ?? 0).toBe(0)
     expect(rt.sentPlans?.size ?? 0).toBe(0)
   })
