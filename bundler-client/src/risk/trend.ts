@@ -82,7 +82,7 @@ export class TrendEstimator {
     const [a, b] = [this.seen[n - 2] as { t: number; logPrice: number }, this.seen[n - 1] as { t: number; logPrice: number }]
     const dt = b.t - a.t
     const r = b.logPrice - a.logPrice
-    if (!(dt > 0) || !(r > Math.max(minJump, threshold * Math.max(0, sigma) * Math.sqrt(dt / SECONDS_PER_YEAR)))) return 0
+    if (!(dt > 0) || !(r > jumpOver(dt, sigma, threshold, minJump))) return 0
     return (r / dt) * SECONDS_PER_YEAR
   }
 
@@ -111,28 +111,30 @@ export class TrendEstimator {
     if (from === undefined) return false
     const dt = to.t - from.t
     if (!(dt > 0)) return false
-    const rates: number[] = []
-    for (let i = 1; i < (pending ? n : n - 1); i++) {
-      const [x, y] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
-      rates.push((y.logPrice - x.logPrice) / (y.t - x.t))
-    }
-    rates.sort((x, y) => x - y)
-    const mid = rates.length >> 1
-    const median = rates.length === 0 ? 0 : rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
-    return to.logPrice - from.logPrice - median * dt < -Math.max(minJump, threshold * Math.max(0, sigma) * Math.sqrt(dt / SECONDS_PER_YEAR))
+    const median = this.medianRate(pending ? n - 1 : n - 2)
+    return to.logPrice - from.logPrice - median * dt < -jumpOver(dt, sigma, threshold, minJump)
   }
 
   /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */
   drift(): number {
+    return this.medianRate(this.seen.length - 1) * SECONDS_PER_YEAR
+  }
+
+  /** The median log rate (per second) of the first `steps` recorded steps (consecutive prices); 0 with none. */
+  private medianRate(steps: number): number {
     const rates: number[] = []
-    for (let i = 1; i < this.seen.length; i++) {
+    for (let i = 1; i <= steps && i < this.seen.length; i++) {
       const [a, b] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
       rates.push((b.logPrice - a.logPrice) / (b.t - a.t))
     }
     if (rates.length === 0) return 0
     rates.sort((x, y) => x - y)
     const mid = rates.length >> 1
-    const median = rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
-    return median * SECONDS_PER_YEAR
+    return rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
   }
+}
+
+/** The least log move over `dt` seconds counted as a jump: `max(minJump, threshold x sigma x sqrt(dt / year))` ({@link TrendEstimator.rebound}, {@link TrendEstimator.gapped}). */
+function jumpOver(dt: number, sigma: number, threshold: number, minJump: number): number {
+  return Math.max(minJump, threshold * Math.max(0, sigma) * Math.sqrt(dt / SECONDS_PER_YEAR))
 }

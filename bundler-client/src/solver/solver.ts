@@ -103,8 +103,14 @@ export function stopHolds(sub: { state: { price: number }; policy: Pick<Policy, 
  * @returns The same input when no stop holds, else a copy with those policies masked.
  */
 export function withStopHeld(input: SolverInput): SolverInput {
-  if (!input.subAccounts.some((s) => s.policy.boostAllowed && stopHolds(s))) return input
-  return { ...input, subAccounts: input.subAccounts.map((s) => (s.policy.boostAllowed && stopHolds(s) ? { ...s, policy: { ...s.policy, boostAllowed: false } } : s)) }
+  return withBoostsMasked(input, stopHolds)
+}
+
+/** `input` with `boostAllowed` off for each sub-account that allows boosts and meets `masked`; the same object when none does. */
+function withBoostsMasked(input: SolverInput, masked: (s: SolverInput["subAccounts"][number]) => boolean): SolverInput {
+  const hit = (s: SolverInput["subAccounts"][number]) => s.policy.boostAllowed && masked(s)
+  if (!input.subAccounts.some(hit)) return input
+  return { ...input, subAccounts: input.subAccounts.map((s) => (hit(s) ? { ...s, policy: { ...s.policy, boostAllowed: false } } : s)) }
 }
 
 /**
@@ -174,9 +180,7 @@ export function solveAimed(input: SolverInput): SolverResult {
  * no boost: it is neither boosted nor given from (it keeps at least its health); the others unchanged.
  */
 function withoutBoosts(input: SolverInput): SolverInput {
-  const high = (s: SolverInput["subAccounts"][number]) => s.policy.boostAllowed && venueHealthOf(s.state) > s.policy.maxHealth
-  if (!input.subAccounts.some(high)) return input
-  return { ...input, subAccounts: input.subAccounts.map((s) => (high(s) ? { ...s, policy: { ...s.policy, boostAllowed: false } } : s)) }
+  return withBoostsMasked(input, (s) => venueHealthOf(s.state) > s.policy.maxHealth)
 }
 
 /**
