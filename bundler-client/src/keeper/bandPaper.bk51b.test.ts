@@ -26,6 +26,11 @@ import { bandSnapshot, feedAndRuntime } from "./bandShadow.testing.js"
  *    the band by the next read, the band rule's boost reverts (not due: 1.66) while the autopilot's (still above its
  *    band) lands, at about 1.58: below the band rule's health. A one-minute gap of 37-40 % then liquidates only the
  *    autopilot (the backtest scan in bk51b's report).
+ *    Tried in stop 54 and not kept: `bandRuleHealth` as max(now, predicted) (a pending boost counts once landed) makes
+ *    this test pass but is stop 51's rule before bk51's fix: the autopilot boosts a poll after the band rule, its
+ *    cooldown ends a poll later, and a gap at the band rule's first ready minute liquidates only it (both pins of
+ *    `issue13.bk51.test.ts` fail again; bk51's sweep was 28 breaks with it, 4 without). A 37-40 % one-minute gap right
+ *    after a reverted band-rule boost is the rarer of the two; the trade stays open.
  */
 
 const SUB = `0x${"b".repeat(64)}`
