@@ -102,7 +102,9 @@ export const REREAD_OVERLAP_BLOCKS = 4
 /**
  * The farthest below the head that {@link SafeDiscovery.sync} backs a range's end off when the node refuses it as past
  * its head (review rr16h H1): the end goes to head-1, head-2, head-4 ... head-64 (at most 7 refused reads per head),
- * so a `getLogs` backend always a few blocks behind the head followed still has every block below its own head read.
+ * and once a backed-off end was read, bisects back up toward the lowest refused end (review rr16i A1: at most
+ * log2(backoff) more reads), so a `getLogs` backend always k blocks behind the head followed has every block below its
+ * own head read at this head (a Safe is listed k heads after it registered, not at the next power of two of k).
  */
 export const PAST_HEAD_MAX_BACKOFF_BLOCKS = 64n
 
@@ -287,6 +289,10 @@ export class SafeDiscovery {
     // The highest block this head's reads reach: lowered on a refusal naming a block past the node's head (rr16h H1).
     let end = head
     let backoff = 0n
+    // The lowest range end refused as past the node's head at this head, and whether a read succeeded after it (the
+    // backed-off end then bisects toward it: review rr16i A1).
+    let refusedEnd: bigint | undefined
+    let bisecting = false
     while (from <= end) {
       const to = from + BigInt(this.window.size) - 1n < end ? from + BigInt(this.window.size) - 1n : end
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
@@ -300,10 +306,21 @@ export class SafeDiscovery {
         // window too wide: never halved. Review rr16h H1: the range's end backs off (head-1, head-2, head-4 ... down to
         // head-PAST_HEAD_MAX_BACKOFF_BLOCKS) so the blocks the backend has are read; only what was read advances
         // syncedBlock, the rest is read at the next head.
+        // Review rr16i A1: once a backed-off end was read, the gap up to the lowest refused end is bisected (a backend 5
+        // blocks behind read to head-5, not head-8: a Safe was listed at the next power of two of the lag, 33 behind: 64
+        // heads late); at most log2(backoff) more reads per head.
         if (isRangePastHead(error)) {
           this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; its end backed off, not halved).")
-          backoff = backoff === 0n ? 1n : backoff * 2n
-          const lower = head - backoff < to - 1n ? head - backoff : to - 1n
+          if (refusedEnd === undefined || to < refusedEnd) refusedEnd = to
+          let lower: bigint
+          if (bisecting) lower = from - 1n + (to - from + 1n) / 2n
+          else {
+            backoff = backoff === 0n ? 1n : backoff * 2n
+            lower = head - backoff < to - 1n ? head - backoff : to - 1n
+            // Below the first unread block: that block is read (then bisected up), not the whole head given up (a
+            // backend 9 behind, read to head-9, refused head-8 and stopped at head-16, below the next head's start).
+            if (lower < from && to > from) lower = from
+          }
           if (backoff > PAST_HEAD_MAX_BACKOFF_BLOCKS || lower < from) {
             this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
             break
@@ -341,6 +358,10 @@ export class SafeDiscovery {
       if (withUserOps) for (const log of logs) if (!isAddressEqual(log.address, this.deps.module)) userOps.push(log as unknown as UserOperationEventLog)
       if (to > this.syncedBlock) this.syncedBlock = to
       from = to + 1n
+      if (refusedEnd !== undefined && to === end && refusedEnd - to > 1n) {
+        bisecting = true
+        end = to + (refusedEnd - to) / 2n
+      }
     }
     if (head < this.syncedBlock) this.syncedBlock = head
     this.confirm(head - BigInt(settings.reorgDepth))

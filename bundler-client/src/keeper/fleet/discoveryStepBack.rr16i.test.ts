@@ -84,14 +84,19 @@ describe("rr16i (a): the step-back loop with a refusing getLogs backend LAG bloc
       expect(Number(r.droppedAt! - REVOKED_AT)).toBeLessThanOrEqual(Number(lag) + 1)
       expect(r.callsPerHead).toBeLessThanOrEqual(8)
     })
-  // The end backs off head-1, -2, -4, -8 ...: the first power of two at or above the lag. A backend 5 blocks behind
-  // lists a Safe 8 heads late, 9 behind: 16, 17 behind: 32, 33 behind: 64 (the blocks it has are not read).
-  for (const lag of [5n, 9n, 17n, 33n])
-    test.skip(`rr16i A1 (Low, FAILS TODAY): lag ${lag}: NEW listed (and its revocation seen) within lag+1 heads, not at the next power of two`, async () => {
+  // The end backed off head-1, -2, -4, -8 ...: the first power of two at or above the lag. A backend 5 blocks behind
+  // listed a Safe 8 heads late, 9 behind: 16, 17 behind: 32, 33 behind: 64 (the blocks it has were not read). Fixed in
+  // stop 54: once a backed-off end is read, the gap up to the lowest refused end is bisected.
+  for (const lag of [5n, 6n, 9n, 17n, 33n, 60n])
+    test(`rr16i A1 (Low, was FAILS TODAY; fixed stop 54): lag ${lag}: NEW listed and its revocation seen within lag+1 heads, not at the next power of two, never unlisted between, no failed head, at most 2 x log2(lag) + 4 requests per head`, async () => {
       const r = await run([{ lag, refuse: true }])
       console.log("rr16i A1", lag, JSON.stringify({ ...r, firstListed: String(r.firstListed), droppedAt: String(r.droppedAt) }))
       expect(r.oldMissing).toBe(0)
+      expect(r.failed).toBe(0)
+      expect(r.listedGaps).toBe(0)
       expect(delay(r)).toBeLessThanOrEqual(Number(lag) + 1)
+      expect(Number(r.droppedAt! - REVOKED_AT)).toBeLessThanOrEqual(Number(lag) + 1)
+      expect(r.callsPerHead).toBeLessThanOrEqual(2 * Math.log2(Number(lag)) + 4)
     })
   test("control: the overshoot of A1 is bounded by the power of two (lag 33: 64 heads) and alerts nothing", async () => {
     const r = await run([{ lag: 33n, refuse: true }])
