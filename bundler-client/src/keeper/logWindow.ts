@@ -79,8 +79,11 @@ export class LogWindow {
  */
 const PAST_HEAD =
   /beyond (the )?(current |latest )?head|extends beyond|past (the )?head|after (the )?last (accepted|available) block|invalid block range|header not found|unknown block|block not found|blocks? (specified )?[^|]{0,80}(cannot|could not|can't|can ?not) be found|block[^|]{0,60}\b(is )?(greater|higher|later|newer) than (the )?(latest|current|last|head|chain|best)|block[^|]{0,40}(does not|doesn't) exist|(latest|current|head) block is (lower|less|behind)/i
-/** A refusal's text about the range's size or the answer's size (a window too wide, halved). */
-const TOO_WIDE = /limit|exceed|too (many|large|wide|big)|max(imum)?|range of|up to|at most|response size|10,?000|block range is/i
+/**
+ * A refusal's text about the range's size or the answer's size (a window too wide, halved), or a provider's quota
+ * ("plan", "tier": review rr16i C1, "block range greater than the current plan allows" read as past-head).
+ */
+const TOO_WIDE = /limit|exceed|too (many|large|wide|big)|max(imum)?|range of|up to|at most|response size|10,?000|block range is|\bplan\b|\btier\b/i
 
 /**
  * Whether an `eth_getLogs` refusal says the range reaches past the node's head (a backend behind the head the keeper

@@ -145,11 +145,12 @@ describe("rr16i (c): provider too-wide texts against the widened past-head wordi
     test(`control: too wide, not past head: "${message}"`, () => {
       expect(isRangePastHead(new RpcRequestError({ body: {}, url: "rpc", error: { code: -32005, message } }))).toBe(false)
     })
-  // Too-wide texts without any TOO_WIDE word, speaking of the "current"/"latest" plan or block: read as past-head, the
-  // window is never halved and the end steps back one block per refusal (lower = to - 1 below the head): discovery
-  // that is catching up stops advancing, discovery-stalled after 8 heads (alerted, not silent).
-  for (const message of ["block range greater than the current plan allows"])
-    test.skip(`rr16i C1 (Low, FAILS TODAY, contrived text): "${message}" reads as past-head`, () => {
+  // Too-wide texts without any TOO_WIDE word, speaking of the "current"/"latest" plan or block, were read as past-head,
+  // the window never halved and the end stepped back one block per refusal (lower = to - 1 below the head): discovery
+  // that is catching up stopped advancing, discovery-stalled after 8 heads (alerted, not silent). Fixed in stop 54: a
+  // provider's quota words ("plan", "tier") are a window too wide.
+  for (const message of ["block range greater than the current plan allows", "block range greater than the latest block your tier can query"])
+    test(`rr16i C1 (Low, was FAILS TODAY, contrived text; fixed stop 54): "${message}" is a window too wide, not past-head`, () => {
       expect(isRangePastHead(new RpcRequestError({ body: {}, url: "rpc", error: { code: -32005, message } }))).toBe(false)
     })
 })
