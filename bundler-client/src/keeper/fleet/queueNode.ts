@@ -62,8 +62,9 @@ export const STORED_HEAD_RESET_GAP = 64n
  * one `client` follows, checked at a leader's first head: the stored number is above `head`, and the node's block at
  * that number has another hash (a reset or a deep reorg), or the node has no block there and the stored number is more
  * than {@link STORED_HEAD_RESET_GAP} blocks above `head` (a devnet restarted on the same Redis prefix). One
- * `eth_getBlockByNumber`. A node that cannot answer otherwise leaves the head as it is (a backend behind must not
- * lower it, review rr16g G1).
+ * `eth_getBlockByNumber`. A node that cannot answer otherwise (a timeout, a rate limit: review rr16i D1) leaves the head
+ * as it is (a backend behind must not lower it, review rr16g G1). Residual: a node on the same chain more than
+ * {@link STORED_HEAD_RESET_GAP} blocks behind that answers "not found" reads as a reset (its scans are stale anyway).
  */
 export async function storedHeadOffChain(
   redis: Pick<Redis, "mget">,
@@ -78,10 +79,17 @@ export async function storedHeadOffChain(
   try {
     const block = await client.getBlock({ blockNumber: stored })
     return heldHash != null && block.hash !== null && block.hash.toLowerCase() !== heldHash.toLowerCase()
-  } catch {
-    return stored - head.number > STORED_HEAD_RESET_GAP
+  } catch (error) {
+    // Only the node's answer that it has no such block is evidence (viem's BlockNotFoundError: a null block); a timeout,
+    // a rate limit or any other failure leaves the head as it is (review rr16i D1: a getBlock timeout on a new leader's
+    // first head 65+ blocks under the stored one lowered the fleet's head).
+    return blockMissing(error) && stored - head.number > STORED_HEAD_RESET_GAP
   }
 }
+
+/** Whether `error` is a node's answer that the block asked for does not exist (viem `BlockNotFoundError` or its text). */
+const blockMissing = (error: unknown): boolean =>
+  error instanceof Error && (error.name === "BlockNotFoundError" || /(could not|cannot|can't) be found|\bnot found\b|unknown block|does not exist/i.test(error.message))
 
 /** `SET_HEAD` arguments for `head` (with its hash, review rr16h H3); `moved` also when the stored head is off-chain. */
 export const setHeadArgs = (keys: { head: string; headHash: string }, head: Head, moved = head.moved ?? false) =>
