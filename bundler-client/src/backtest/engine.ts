@@ -7,7 +7,7 @@ import { TREND_WINDOW_SECONDS, TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
-import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds } from "../solver/solver.js"
+import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds, withSalesAtRead } from "../solver/solver.js"
 import { withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
@@ -853,6 +853,7 @@ class Simulation {
       trend: this.trend[asset]?.drift(),
       rebound: this.trend[asset]?.rebound((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
       gap: this.trend[asset]?.gapped((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
+      noisy: this.trend[asset]?.noisy(),
     }
   }
 
@@ -1022,7 +1023,7 @@ class Simulation {
     // The on-chain stop's exit (docs/stop-loss-exit.md): a sub-account due by its engaged stop gets a swap deleverage
     // toward its exitHealth (short of it by 5 % of the way, so a rise until inclusion does not land it above), at least
     // MIN_BAND_GAP up and, below the band, inside the ordinary landing zone; sized at the price expected at inclusion.
-    for (const input of atInclusion(aimed).subAccounts) {
+    for (const input of atInclusion(withSalesAtRead(aimed)).subAccounts) {
       const s = input.state
       const now = this.subs.find((x) => x.id === s.id) as SubAccountState
       // An exit from inside the band takes at most half of each epoch cap (review rr13s S4); a rescue the whole.
@@ -1046,7 +1047,7 @@ class Simulation {
       // on ({@link Simulation.jumping}) no exit is tried: the buffers-first rescue goes (f13n, below). An exit that lands
       // only if the trend's move happens ({@link Simulation.exitFragile}, x52) gives way to that rescue too, and stays owed.
       let fragile: Pending | undefined
-      for (const input of atInclusion(aimed).subAccounts) {
+      for (const input of atInclusion(withSalesAtRead(aimed)).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
         // Below the band, or (issue 13, rescueBelowTarget) in it below the target: the module takes a rescue there too,

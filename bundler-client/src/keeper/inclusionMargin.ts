@@ -60,7 +60,9 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       const rise = Math.max(sub.risk.trend ?? 0, sub.risk.rebound ?? 0) * ((riseSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
       const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, rise - tolerance))
       const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
-      return drift !== 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
+      if (!(drift !== 0 && Number.isFinite(drift))) return out
+      // In a noisy fall (`risk.noisy`) a sale is sized at the read price (`saleAtRead`, solveAimed), other plans for the fall.
+      return drift < 0 && sub.risk.noisy === true ? { ...out, inclusionDrift: drift, saleAtRead: true } : { ...out, inclusionDrift: drift }
     }),
   }
 }

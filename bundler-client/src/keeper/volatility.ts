@@ -124,22 +124,22 @@ export function applySigma(input: SolverInput, sigmaOf: (subAccountId: string) =
 /**
  * The solver input with each sub-account's volatility and trend replaced (the keeper's live estimates).
  *
- * @param riskOf - Volatility, trend (annualised log drift, `TrendEstimator`), rebound (annualised log rate) and gap
- *   (`TrendEstimator.gapped`) by sub-account id; an undefined field keeps the input's.
+ * @param riskOf - Volatility, trend (annualised log drift, `TrendEstimator`), rebound (annualised log rate), gap
+ *   (`TrendEstimator.gapped`) and noisy (`TrendEstimator.noisy`) by sub-account id; an undefined field keeps the input's.
  * @returns A copy; the input is not modified.
  */
 export function applyRisk(
   input: SolverInput,
-  riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined; rebound?: number | undefined; gap?: boolean | undefined },
+  riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined; rebound?: number | undefined; gap?: boolean | undefined; noisy?: boolean | undefined },
 ): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const { sigma, trend, rebound, gap } = riskOf(s.state.id)
-      if (sigma === undefined && trend === undefined && rebound === undefined && gap === undefined) return s
+      const { sigma, trend, rebound, gap, noisy } = riskOf(s.state.id)
+      if (sigma === undefined && trend === undefined && rebound === undefined && gap === undefined && noisy === undefined) return s
       return {
         ...s,
-        risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}), ...(rebound !== undefined ? { rebound } : {}), ...(gap !== undefined ? { gap } : {}) },
+        risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}), ...(rebound !== undefined ? { rebound } : {}), ...(gap !== undefined ? { gap } : {}), ...(noisy !== undefined ? { noisy } : {}) },
       }
     }),
   }

@@ -2,7 +2,7 @@ import { Writable } from "node:stream"
 import { pino } from "pino"
 import { describe, expect, it } from "vitest"
 import { TrendEstimator } from "../risk/trend.js"
-import { solve } from "../solver/solver.js"
+import { solve, solveAimed } from "../solver/solver.js"
 import { CRASH_CURVE, makePolicy, oneSubAccountInput } from "../solver/testing.js"
 import type { SolverInput } from "../solver/types.js"
 import { withInclusionMargin } from "./inclusionMargin.js"
@@ -107,6 +107,48 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
     // A minute after the last step (flat since the gap) the trend's fall is planned again (a sale that then reverts
     // because the price held is planned at the read price: rt.saleHeld).
     expect(drift.get(480)).toBeLessThan(0)
+  })
+
+  it("issue 13 g54: in a noisy fall (+-1-3 % a minute around -3 %/min, TrendEstimator.noisy) a sale is sized at the read price (saleAtRead), as the backtester's autopilot has it; a steady fall keeps its drift and no mark", () => {
+    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+    const t0 = 1_700_000_000
+    const run = (minutePrice: (m: number) => number) => {
+      const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+      const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+      const backtested = new TrendEstimator()
+      let fed: PortfolioSnapshot | undefined
+      // 20 minutes, the oracle read at every 12-second block, a new price each minute (the last step no gap).
+      for (let b = 0; b < 100; b++) {
+        const t = t0 + 12 * b
+        const oracle = minutePrice(Math.floor(b / 5))
+        if (b % 5 === 0) backtested.observe(t, oracle)
+        fed = feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot)
+      }
+      return { sub: fed?.input.subAccounts[0], backtested: backtested.noisy() }
+    }
+    // Steps of -3 %/min with +-1-3 % of noise each minute (any five in a row have a falling median).
+    const noise = [0.03, -0.03, 0.02, -0.02, 0.01, -0.01]
+    const noisy = run((m) => 3000 * Math.exp(Array.from({ length: m }, (_, i) => -0.03 + (noise[i % noise.length] as number)).reduce((a, b) => a + b, 0)))
+    expect(noisy.backtested).toBe(true)
+    expect(noisy.sub?.risk.noisy).toBe(true)
+    expect(noisy.sub?.inclusionDrift).toBeLessThan(0)
+    expect(noisy.sub?.saleAtRead).toBe(true)
+    const steady = run((m) => 3000 * Math.exp(-0.03 * m))
+    expect(steady.backtested).toBe(false)
+    expect(steady.sub?.risk.noisy).toBe(false)
+    expect(steady.sub?.inclusionDrift).toBeLessThan(0)
+    expect(steady.sub?.saleAtRead).toBeUndefined()
+  })
+
+  it("issue 13 g54: solveAimed sizes a sale of a saleAtRead sub-account at the read price (its falling inclusionDrift dropped), the same sub-account without the mark for the fall", () => {
+    const base = withInclusionMargin(input(2700, 1_700_000_000), 12) // health 1.08: a swap deleverage is due
+    const sub = { ...(base.subAccounts[0] as SolverInput["subAccounts"][number]), inclusionDrift: -0.02 }
+    const forFall = solveAimed({ ...base, subAccounts: [sub] }).plan
+    const marked = solveAimed({ ...base, subAccounts: [{ ...sub, saleAtRead: true }] }).plan
+    const atRead = solveAimed({ ...base, subAccounts: [{ ...sub, inclusionDrift: undefined }] }).plan
+    expect(marked?.actions.some((a) => a.kind === "SellCollateral")).toBe(true)
+    expect(marked).toEqual(atRead)
+    expect(marked).not.toEqual(forFall)
   })
 
   it("samples the trend once a minute: per-block samples of a deviation-stepped oracle would read a steady fall as none", () => {

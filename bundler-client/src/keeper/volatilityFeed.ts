@@ -35,6 +35,7 @@ export class VolatilityFeed {
     const trends = new Map<string, number>()
     const rebounds = new Map<string, number>()
     const gaps = new Map<string, boolean>()
+    const noises = new Map<string, boolean>()
     for (const sub of snapshot.input.subAccounts) {
       const id = sub.state.id
       let trend = rt.trend.get(id)
@@ -59,6 +60,8 @@ export class VolatilityFeed {
       // which takes in the gap at the block that reads it (lambda 0.94 per update) and would hide it; the backtester
       // judges it against its slow EWMA, and both are far under the smallest jump (2 %) in a minute outside a crash.
       gaps.set(id, trend.gapped(prior, undefined, undefined, { t: snapshot.timestamp, price: sub.state.price }))
+      // Noise that dominates the trend (one price a minute over 15 minutes, as the backtester's): a sale at the read price.
+      noises.set(id, trend.noisy())
       const labels = { safe, sub_account: id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }
       metrics.set("levpilot_sigma", "Annualised volatility the solver uses per sub-account (live EWMA estimate, prior or floor).", labels, estimate.sigma)
       metrics.set("levpilot_sigma_ewma", "Raw EWMA volatility estimate per sub-account (annualised).", labels, estimate.ewma)
@@ -72,7 +75,7 @@ export class VolatilityFeed {
       )
       if (moved) rt.loggedSigma.set(id, estimate)
     }
-    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id), gap: gaps.get(id) }))
+    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id), gap: gaps.get(id), noisy: noises.get(id) }))
     // Seconds per block, from consecutive observations (12 s until known).
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)

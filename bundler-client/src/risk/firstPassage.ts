@@ -43,6 +43,11 @@ export type RiskModel = {
    * inclusion (`withInclusionMargin`: the sale is sized for the price holding).
    */
   gap?: boolean | undefined
+  /**
+   * Optional: the price's minute-to-minute noise dominates its trend (`TrendEstimator.noisy`). Not used by the
+   * probabilities; a sale is then sized at the read price (`withInclusionMargin` sets `saleAtRead`, `solveAimed` plans it).
+   */
+  noisy?: boolean | undefined
 }
 
 /**

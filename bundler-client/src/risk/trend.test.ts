@@ -88,6 +88,29 @@ describe("TrendEstimator", () => {
     expect(new TrendEstimator().gapped(sigma)).toBe(false)
   })
 
+  it("noisy (issue 13 g54): the last 15 minutes' one-minute noise (1.4826 x MAD) above 1 % and half the trend's fall a minute; never calm, a steady fall however steep, nor a staircase of one gap a minute", () => {
+    const rng = new Rng(5)
+    const trend = new TrendEstimator()
+    let p = 3000
+    for (let i = 0; i < 30; i++) {
+      trend.observe(i * 60, (p *= Math.exp(0.0008 * rng.normal())))
+      expect(trend.noisy(), `calm minute ${i}`).toBe(false)
+    }
+    // -6 % every minute: each step a jump from calm, all alike.
+    for (let i = 30; i < 60; i++) trend.observe(i * 60, (p *= 0.94))
+    expect(trend.noisy()).toBe(false)
+    // -2 %/min with +-3 % uniform noise a minute: noise.
+    for (let i = 60; i < 80; i++) trend.observe(i * 60, (p *= Math.exp(-0.02 + 0.03 * (2 * rng.uniform() - 1))))
+    expect(trend.noisy()).toBe(true)
+    // The same noise around a fall of -8 %/min: the trend dominates (half of it exceeds the noise's scale).
+    for (let i = 80; i < 100; i++) trend.observe(i * 60, (p *= Math.exp(-0.08 + 0.03 * (2 * rng.uniform() - 1))))
+    expect(trend.noisy()).toBe(false)
+    expect(trend.noisy(0.01, 0.1)).toBe(true)
+    // Under 1 % a minute is never noise; fewer than three steps, none.
+    expect(trend.noisy(0.5)).toBe(false)
+    expect(new TrendEstimator().noisy()).toBe(false)
+  })
+
   it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {
     const trend = new TrendEstimator(120)
     for (let i = 0; i < 10; i++) trend.observe(i * 60, 3000 * Math.exp(-0.01 * i))

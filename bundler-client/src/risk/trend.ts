@@ -20,6 +20,13 @@ export const TREND_SAMPLE_SECONDS = 60
 export const REBOUND_JUMP = { threshold: 4, minJump: 0.02 }
 
 /**
+ * Defaults of {@link TrendEstimator.noisy}: over the last `windowSeconds` of recorded prices, the robust scale of the
+ * one-minute log-returns (1.4826 x their median absolute deviation) is noise when it exceeds both `minNoise` (1 % a
+ * minute) and `ratio` x the trend's fall in a minute (issue 13, helper g54).
+ */
+export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5 }
+
+/**
  * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
  * `windowSeconds`, annualised. A median, not a mean, so one jump (a wick's one-minute drop, its rebound) does not read as
  * a trend; a sustained fall (a crash of 1 % a minute) does after half the window. Used for the price move expected until
@@ -33,6 +40,8 @@ export const REBOUND_JUMP = { threshold: 4, minJump: 0.02 }
  */
 export class TrendEstimator {
   private readonly seen: { t: number; logPrice: number }[] = []
+  /** The recorded prices of the last {@link NOISE}.windowSeconds (at least two), for {@link noisy}. */
+  private readonly past: { t: number; logPrice: number }[] = []
 
   /**
    * @param windowSeconds - Seconds of history the median is taken over (> 0); default {@link TREND_WINDOW_SECONDS}.
@@ -59,6 +68,8 @@ export class TrendEstimator {
     const last = this.seen[this.seen.length - 1]
     if (last !== undefined && !(t > last.t && t - last.t >= this.sampleSeconds)) return
     this.seen.push({ t, logPrice: Math.log(price) })
+    this.past.push({ t, logPrice: Math.log(price) })
+    while (this.past.length > 2 && (this.past[0] as { t: number }).t < t - NOISE.windowSeconds) this.past.shift()
     const newest = t
     while (this.seen.length > 2 && (this.seen[1] as { t: number }).t <= newest - this.windowSeconds) this.seen.shift()
   }
@@ -115,6 +126,34 @@ export class TrendEstimator {
     return to.logPrice - from.logPrice - median * dt < -jumpOver(dt, sigma, threshold, minJump)
   }
 
+  /**
+   * Whether the price's minute-to-minute noise dominates its trend: the robust scale of the recorded steps' log-returns
+   * over the last {@link NOISE}.windowSeconds (1.4826 x their median absolute deviation from their median, each step
+   * scaled to one minute by sqrt(60 / its seconds)) above both `minNoise` and `ratio` x the trend's log fall in a
+   * minute ({@link drift}). Then the next minute's move is a draw of that noise, not the trend: a sale sized for the
+   * trend until inclusion is no likelier to land inside its window (a fixed repayment between its minimum at the
+   * inclusion oracle and its output: about `maxSlippageBps` wide) than one sized at the read price, and the band rule's
+   * sale, at the read price, is the draw threshold takes (issue 13, helper g54: a fall of -2 %/min with +-3 % a minute).
+   * A steady fall, however steep, or a staircase of gaps every minute, has no noise; calm has the trend's scale.
+   *
+   * @param minNoise - Least one-minute log scale counted as noise; default {@link NOISE}.minNoise.
+   * @param ratio - Times the trend's one-minute fall the scale must exceed; default {@link NOISE}.ratio.
+   * @returns True when noisy; false with fewer than three steps recorded in the window.
+   */
+  noisy(minNoise: number = NOISE.minNoise, ratio: number = NOISE.ratio): boolean {
+    const z: number[] = []
+    const newest = (this.past[this.past.length - 1] as { t: number } | undefined)?.t ?? 0
+    for (let i = 1; i < this.past.length; i++) {
+      const [a, b] = [this.past[i - 1] as { t: number; logPrice: number }, this.past[i] as { t: number; logPrice: number }]
+      if (a.t < newest - NOISE.windowSeconds) continue
+      z.push((b.logPrice - a.logPrice) * Math.sqrt(60 / (b.t - a.t)))
+    }
+    if (z.length < 3) return false
+    const c = median(z)
+    const scale = 1.4826 * median(z.map((x) => Math.abs(x - c)))
+    return scale > minNoise && scale > ratio * Math.abs(this.medianRate(this.seen.length - 1) * 60)
+  }
+
   /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */
   drift(): number {
     return this.medianRate(this.seen.length - 1) * SECONDS_PER_YEAR
@@ -127,11 +166,15 @@ export class TrendEstimator {
       const [a, b] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
       rates.push((b.logPrice - a.logPrice) / (b.t - a.t))
     }
-    if (rates.length === 0) return 0
-    rates.sort((x, y) => x - y)
-    const mid = rates.length >> 1
-    return rates.length % 2 === 1 ? (rates[mid] as number) : 0.5 * ((rates[mid - 1] as number) + (rates[mid] as number))
+    return rates.length === 0 ? 0 : median(rates)
   }
+}
+
+/** The median of `xs` (non-empty); `xs` is not modified. */
+function median(xs: number[]): number {
+  const r = [...xs].sort((x, y) => x - y)
+  const mid = r.length >> 1
+  return r.length % 2 === 1 ? (r[mid] as number) : 0.5 * ((r[mid - 1] as number) + (r[mid] as number))
 }
 
 /** The least log move over `dt` seconds counted as a jump: `max(minJump, threshold x sigma x sqrt(dt / year))` ({@link TrendEstimator.rebound}, {@link TrendEstimator.gapped}). */

@@ -4,6 +4,7 @@ export {
   solve,
   solveByLoanAsset,
   solveAimed,
+  withSalesAtRead,
   withoutInclusionMargin,
   atInclusion,
 } from "./solver.js"

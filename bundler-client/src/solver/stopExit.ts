@@ -1,5 +1,5 @@
 import { checkPlanAgainstPolicy } from "./policyRules.js"
-import { atInclusion } from "./solver.js"
+import { atInclusion, withSalesAtRead } from "./solver.js"
 import { effectiveEpoch, healthOf, stopEngaged, toBaseUnits } from "./state.js"
 import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import type { Plan, SolverInput, SolverResult, SubAccountInput, SubAccountState } from "./types.js"
@@ -115,7 +115,7 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
  */
 export function stopExitResult(input: SolverInput): SolverResult | undefined {
   if (input.subAccounts.some((x) => healthOf(x.state) < x.policy.minHealth)) return undefined
-  const aimed = atInclusion(input)
+  const aimed = atInclusion(withSalesAtRead(input))
   const states: SubAccountState[] = input.subAccounts.map((x) => x.state)
   const policies = Object.fromEntries(input.subAccounts.map((x) => [x.state.id, x.policy]))
   const epochs = Object.fromEntries(input.subAccounts.map((x) => [x.state.id, x.epoch]))

@@ -416,6 +416,12 @@ export type SubAccountInput = {
    */
   inclusionDrift?: number | undefined
   /**
+   * Off-chain (issue 13, helper g54): a swap deleverage (a plan that sells this sub-account's collateral) is planned at
+   * the read price, without a falling `inclusionDrift`; any other plan keeps it ({@link solveAimed}). Set by the keeper
+   * when the price's noise dominates its trend (`risk.noisy`, `withInclusionMargin`).
+   */
+  saleAtRead?: boolean | undefined
+  /**
    * Off-chain (issue 13, helper s50): the lowest health a boost of this sub-account may land at, health units at
    * `state.price`: the band rule's health on the same prices (the keeper's `BandRulePaper` since stop 51, before it
    * `BandRuleShadow`), so the autopilot never boosts below where a band-rule Safe rests. Applies to a sub-account above
