@@ -1063,7 +1063,8 @@ class Simulation {
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
       // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
       // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
-      const rescue = solveAimed(noBoost(aimed)).plan
+      // In a noisy fall (`saleAtRead`) sized at the read price, as the exit it stands in for (helper g54).
+      const rescue = solveAimed(noBoost(withSalesAtRead(aimed))).plan
       // A fragile exit (x52) gives way only to a rescue of its own sub-account; else it goes (better than nothing).
       if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string))) return fragile
       if (fragile !== undefined) this.trace?.({ time: t, kind: "stop-loss", subAccount: fragile.exit, detail: "exit waits: it lands only at the trend's price, the rescue goes" })
