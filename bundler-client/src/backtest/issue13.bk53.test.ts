@@ -33,12 +33,13 @@ function wick(rate: number, g1: number, rec: number, g2: number) {
 }
 
 /*
- * Helper w54's fix: in the minute after a gap (`risk.gap`) the keeper's landing margin under the zone's top is the most a
- * margin may be (`withInclusionMargin`'s `landingMarginTop`, INCLUSION_MARGIN.maxShareOfBand of the band's log-width:
- * 0.098 on the default band, a rebound of 10 %), the margin over the zone's floor unchanged: the rescue decided at the
- * gap's poll is aimed at about the target (the solver's aim is never under it) and lands after a rebound of a share of
- * the gap. bk53's grid (960 paths per trader): buffered autopilot-only liquidations 37 -> 0, autopilot liquidations
- * 502 -> 373, rejections 664 -> 387; no-idle unchanged (0, 181, 1,148).
+ * Helper w54's fix: in the minute after a gap that ends a fall the trend reads (`risk.gap` and a falling trend beyond a
+ * take's tolerance) the keeper's landing margin under the zone's top is the most a margin may be (`withInclusionMargin`'s
+ * `landingMarginTop`, INCLUSION_MARGIN.maxShareOfBand of the band's log-width: 0.098 on the default band, a rebound of
+ * 10 %), the margin over the zone's floor unchanged: the rescue decided at the gap's poll is aimed at about the target
+ * (the solver's aim is never under it) and lands after a rebound of a share of the gap. bk53's grid (960 paths per
+ * trader): buffered autopilot-only liquidations 37 -> 0, autopilot liquidations 502 -> 381, rejections 664 -> 403;
+ * no-idle unchanged (0, 181, 1,148).
  */
 describe("bk53: a pool rescue decided at a wick's gap lands after its rebound", () => {
   it("w54 (was FAILS TODAY): -2 %/min for 6 min, -13 % at minute 366 (2,296.7), back +4.5 % at 367 (2,399.6), -15 % at 368 (buffered): threshold rescued at 367 (1.1198 -> 1.4628, min health 1.0717); the autopilot's rescue lands at 1.5679 > 1.55 (HealthOutsideLandingZone) and it is liquidated at 368 (0.9528)", () => {

@@ -28,12 +28,14 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * gap, may hold, and a sale sized for that fall then reverts (`SaleExceedsRepayment`) and the re-plan lands a minute
  * late (issue 13 x53: x52's grid, -2 %/min, -12 % held 2 minutes, -20 %: liquidated where threshold's sale, sized at
  * the read price at the gap's poll, landed). A steady fall, however steep, is no gap and keeps its drift.
- * In that minute the margin under a triggered sub-account's landing zone top is also the cap (`landingMarginTop`, when
- * larger than `m`; the margin over its floor stays `m`): after a gap the price often takes back a share of it before
+ * In that minute, when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
+ * drift the gap rule leaves out), the margin under a triggered sub-account's landing zone top is also the cap
+ * (`landingMarginTop`, when larger than `m`; the margin over its floor stays `m`): the price often takes back a share of it before
  * inclusion, and a rescue aimed `m` under the top then lands over it (`HealthOutsideLandingZone`); its re-plan comes a
  * poll later, after the next gap (issue 13 w54, bk53's wick: -13 %, +4.5 % a minute later, -15 %: liquidated where
  * threshold's rescue, aimed at its target, landed). With the cap (0.098 on the default band, a 10 % rebound) the
- * rescue is aimed at about the target (the solver never aims under it).
+ * rescue is aimed at about the target (the solver never aims under it). Not after a gap out of calm: there the high
+ * aim is what survives the next gap (staircases of gaps hours apart lost it, w54).
  *
  * @param input - The solver input.
  * @param blockSeconds - Seconds per block of the chain the operation is included on.
@@ -70,7 +72,11 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // After a gap the next minute often takes back a share of it (a wick's rebound): a rescue aimed a 2-sigma move
       // under the zone's top lands over it (HealthOutsideLandingZone) and its re-plan comes a poll later, after the next
       // gap (issue 13, helper bk53). Its top margin is the most a margin may be (`maxShareOfBand` of the band).
-      const out = sub.risk.gap === true && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
+      // Only a gap that ends a fall the trend reads (the fall it would plan for without the gap rule, beyond a take's
+      // tolerance): after a gap out of calm (gap staircases, a collapse in gaps hours apart) the high aim is what
+      // survives the next gap, and aiming at the target there lost more than it saved (w54: rr13w W2, hs49).
+      const fallBefore = (sub.risk.trend ?? 0) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR) + tolerance < 0
+      const out = sub.risk.gap === true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
       return drift !== 0 && Number.isFinite(drift) ? { ...out, inclusionDrift: drift } : out
     }),
   }

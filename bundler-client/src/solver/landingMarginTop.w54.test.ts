@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest"
 import { INCLUSION_MARGIN, withInclusionMargin } from "../keeper/inclusionMargin.js"
+import { SECONDS_PER_YEAR } from "../risk/firstPassage.js"
 import { solve, solveAimed, withoutInclusionMargin } from "./solver.js"
 import { makePolicy, oneSubAccountInput } from "./testing.js"
 import type { SolverInput } from "./types.js"
@@ -17,24 +18,34 @@ const CAP = INCLUSION_MARGIN.maxShareOfBand * Math.log(BAND.maxHealth / BAND.min
 /** A gap's volatility (annualised): a 2-sigma move over the keeper's 2 blocks is 3 % of health. */
 const SIGMA = 17.5
 
-/** Health 1.07 at 2,300 (below its band) with 60,000 idle USDC to repay from; autopilot mode; `gap` as the keeper read it. */
-function input(gap: boolean): SolverInput {
+/** The fall before the gap the trend (a median) still reads: -2 % a minute, annualised. */
+const FALLING = (-0.02 / 60) * SECONDS_PER_YEAR
+
+/**
+ * Health 1.07 at 2,300 (below its band) with 60,000 idle USDC to repay from; autopilot mode; `gap` as the keeper read
+ * it, after a fall of 2 % a minute (`trend`, default) or out of calm (0).
+ */
+function input(gap: boolean, trend = FALLING): SolverInput {
   return oneSubAccountInput(
     {
       state: { id: `0x${"c".repeat(64)}`, loanAsset: "USDC", collateralAsset: "WETH", loanDecimals: 6, collateralDecimals: 18, collateral: 50, debt: (50 * 2300 * 0.86) / 1.07, lltv: 0.86, price: 2300 },
-      policy: makePolicy({ ...BAND, boostAllowed: true, cooldown: 0, tolerance: 0.001, horizon: 86_400 }),
+      policy: makePolicy({ ...BAND, boostAllowed: true, cooldown: 0, tolerance: 0.001, horizon: 86_400, maxSlippageBps: 100 }),
       epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
-      risk: { sigma: SIGMA, gap },
+      risk: { sigma: SIGMA, gap, trend },
     },
     { mode: "autopilot", idle: { USDC: 60_000 } },
   )
 }
 
 describe("landingMarginTop: after a gap a rescue is aimed under the zone's top by the band's cap", () => {
-  it("withInclusionMargin sets it to the cap on a gap only; the margin over the floor (landingMargin) is the same either way", () => {
+  it("withInclusionMargin sets it to the cap on a gap that ends a fall the trend reads only (not on a gap out of calm); the margin over the floor (landingMargin) is the same either way", () => {
     const calm = withInclusionMargin(input(false), 12).subAccounts[0]
     const gapped = withInclusionMargin(input(true), 12).subAccounts[0]
     expect(calm?.landingMarginTop).toBeUndefined()
+    // A gap out of calm (a staircase of gaps hours apart): the high aim is what survives the next gap; no top margin.
+    expect(withInclusionMargin(input(true, 0), 12).subAccounts[0]?.landingMarginTop).toBeUndefined()
+    // A fall within a swap's take tolerance (0.2 x 100 bps over the 24 s window) is no trend either.
+    expect(withInclusionMargin(input(true, (-0.004 / 60) * SECONDS_PER_YEAR), 12).subAccounts[0]?.landingMarginTop).toBeUndefined()
     expect(gapped?.landingMarginTop).toBeCloseTo(CAP, 12)
     expect(gapped?.landingMargin).toBe(calm?.landingMargin)
     expect(calm?.landingMargin).toBeGreaterThan(0.02)
@@ -43,8 +54,10 @@ describe("landingMarginTop: after a gap a rescue is aimed under the zone's top b
 
   it("the rescue aims at most the zone's top x e^-cap (about the target) instead of near the top; its floor is unchanged", () => {
     const zoneTop = BAND.targetHealth + (BAND.maxHealth - BAND.targetHealth) / 2
-    const calm = solveAimed(withInclusionMargin(input(false), 12))
-    const gapped = solveAimed(withInclusionMargin(input(true), 12))
+    const margined = withInclusionMargin(input(true), 12)
+    // The same input without the top margin (before w54): aimed near the top.
+    const calm = solveAimed({ ...margined, subAccounts: margined.subAccounts.map(({ landingMarginTop: _t, ...x }) => x) })
+    const gapped = solveAimed(margined)
     const after = (r: typeof calm) => r.outcomes[0]?.healthAfter as number
     expect(calm.plan).toBeDefined()
     expect(gapped.plan).toBeDefined()
