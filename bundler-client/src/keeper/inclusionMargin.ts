@@ -28,6 +28,14 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * gap, may hold, and a sale sized for that fall then reverts (`SaleExceedsRepayment`) and the re-plan lands a minute
  * late (issue 13 x53: x52's grid, -2 %/min, -12 % held 2 minutes, -20 %: liquidated where threshold's sale, sized at
  * the read price at the gap's poll, landed). A steady fall, however steep, is no gap and keeps its drift.
+ * In that minute, when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
+ * drift the gap rule leaves out), the margin under a triggered sub-account's landing zone top is also the cap
+ * (`landingMarginTop`, when larger than `m`; the margin over its floor stays `m`): the price often takes back a share of it before
+ * inclusion, and a rescue aimed `m` under the top then lands over it (`HealthOutsideLandingZone`); its re-plan comes a
+ * poll later, after the next gap (issue 13 w54, bk53's wick: -13 %, +4.5 % a minute later, -15 %: liquidated where
+ * threshold's rescue, aimed at its target, landed). With the cap (0.098 on the default band, a 10 % rebound) the
+ * rescue is aimed at about the target (the solver never aims under it). Not after a gap out of calm: there the high
+ * aim is what survives the next gap (staircases of gaps hours apart lost it, w54).
  *
  * @param input - The solver input.
  * @param blockSeconds - Seconds per block of the chain the operation is included on.
@@ -36,7 +44,8 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  *   window). A keeper whose last swap rescue of a sub-account reverted short of its fixed repayment (the sale paid less:
  *   the fall ran on past the window before inclusion) passes the delay that operation really took from quote to
  *   inclusion (issue 13 rr13 F6); the default keeps the live window so a stepped collapse's exits are not refused.
- * @returns The input with each sub-account's `landingMargin` (and `inclusionDrift`); the on-chain policy is unchanged.
+ * @returns The input with each sub-account's `landingMargin` (log-health; and `inclusionDrift`, log price; and after a
+ *   gap `landingMarginTop`, log-health); the on-chain policy is unchanged.
  */
 export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number, fallSeconds?: number): SolverInput {
   return {
@@ -59,7 +68,15 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // the median of five minutes turns positive (issue 13 round 5).
       const rise = Math.max(sub.risk.trend ?? 0, sub.risk.rebound ?? 0) * ((riseSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
       const drift = trend < 0 ? Math.max(-cap, Math.min(0, trend + tolerance)) : Math.min(cap, Math.max(0, rise - tolerance))
-      const out = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      const margined = m > 0 && Number.isFinite(m) ? { ...sub, landingMargin: m } : sub
+      // After a gap the next minute often takes back a share of it (a wick's rebound): a rescue aimed a 2-sigma move
+      // under the zone's top lands over it (HealthOutsideLandingZone) and its re-plan comes a poll later, after the next
+      // gap (issue 13, helper bk53). Its top margin is the most a margin may be (`maxShareOfBand` of the band).
+      // Only a gap that ends a fall the trend reads (the fall it would plan for without the gap rule, beyond a take's
+      // tolerance): after a gap out of calm (gap staircases, a collapse in gaps hours apart) the high aim is what
+      // survives the next gap, and aiming at the target there lost more than it saved (w54: rr13w W2, hs49).
+      const fallBefore = (sub.risk.trend ?? 0) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR) + tolerance < 0
+      const out = sub.risk.gap === true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
       if (!(drift !== 0 && Number.isFinite(drift))) return out
       // In a noisy fall (`risk.noisy`) a sale is sized at the read price (`saleAtRead`, solveAimed), other plans for the fall.
       return drift < 0 && sub.risk.noisy === true ? { ...out, inclusionDrift: drift, saleAtRead: true } : { ...out, inclusionDrift: drift }

@@ -5,7 +5,7 @@ import { TrendEstimator } from "../risk/trend.js"
 import { solve, solveAimed } from "../solver/solver.js"
 import { CRASH_CURVE, makePolicy, oneSubAccountInput } from "../solver/testing.js"
 import type { SolverInput } from "../solver/types.js"
-import { withInclusionMargin } from "./inclusionMargin.js"
+import { INCLUSION_MARGIN, withInclusionMargin } from "./inclusionMargin.js"
 import { KeeperMetrics } from "./metrics.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import { newSafeRuntime } from "./runtime.js"
@@ -149,6 +149,36 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
     expect(marked?.actions.some((a) => a.kind === "SellCollateral")).toBe(true)
     expect(marked).toEqual(atRead)
     expect(marked).not.toEqual(forFall)
+  })
+
+  it("issue 13 w54: in the minute after a gap the landing margin under the zone's top is the band's cap (a rebound of a share of the gap), from the first block that reads the gap; the margin over the floor is unchanged and a steady fall has none", () => {
+    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+    const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+    const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+    const t0 = 1_700_000_000
+    // As above: six minutes of the 1 %/min crash read at every block, then a -12 % gap read 12 s after minute 6, held.
+    const blocks = crashBlocks(30, t0)
+    const held = (blocks.at(-1) as { oracle: number }).oracle * 0.88
+    const after = [1, 2, 5, 6, 10].map((b) => ({ t: t0 + 360 + 12 * b, oracle: held }))
+    const fed = new Map<number, SolverInput["subAccounts"][number] | undefined>()
+    for (const [b, { t, oracle }] of [...blocks, ...after].entries())
+      fed.set(t - t0, feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot).input.subAccounts[0])
+    const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(1.7 / 1.15)
+    for (const t of [300, 360, 480]) expect(fed.get(t)?.landingMarginTop, `${t} s`).toBeUndefined()
+    for (const t of [372, 384, 420]) {
+      const sub = fed.get(t) as SolverInput["subAccounts"][number]
+      // Under the zone's top: the cap (the larger of the two margins; at 420 s, 36 s after the last block, the volatility's
+      // own margin reaches the cap and no separate top margin is needed).
+      expect(Math.max(sub.landingMargin ?? 0, sub.landingMarginTop ?? 0), `${t} s`).toBeCloseTo(cap, 12)
+    }
+    for (const t of [372, 384]) {
+      // Over the floor: the volatility's margin, the same as without the gap flag (12-second blocks), under the cap.
+      const sub = fed.get(t) as SolverInput["subAccounts"][number]
+      const unflagged = withInclusionMargin({ ...input(sub.state.price, t0 + t), subAccounts: [{ ...sub, landingMargin: undefined, landingMarginTop: undefined, inclusionDrift: undefined, risk: { ...sub.risk, gap: false } }] }, 12).subAccounts[0]
+      expect(unflagged?.landingMarginTop).toBeUndefined()
+      expect(sub.landingMargin, `${t} s`).toBe(unflagged?.landingMargin)
+      expect(sub.landingMargin as number, `${t} s`).toBeLessThan(cap - 0.005)
+    }
   })
 
   it("samples the trend once a minute: per-block samples of a deviation-stepped oracle would read a steady fall as none", () => {

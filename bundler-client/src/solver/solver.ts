@@ -200,7 +200,7 @@ function solveAimedAsGiven(input: SolverInput): SolverResult {
     const atRead = solve(withoutInclusionMargin(input, "drift"))
     if (atRead.plan !== undefined) return atRead
   }
-  if (!input.subAccounts.some((s) => s.landingMargin !== undefined)) return aimed
+  if (!input.subAccounts.some((s) => s.landingMargin !== undefined || s.landingMarginTop !== undefined)) return aimed
   // Unmargined: rescues only (a boost keeps its landing margin over the band rule's health).
   const plain = solve(withoutBoosts(withoutInclusionMargin(input)))
   return plain.plan !== undefined ? plain : aimed
@@ -216,13 +216,15 @@ function withoutBoosts(input: SolverInput): SolverInput {
 
 /**
  * `input` without the keeper's inclusion margins: each sub-account's `inclusionDrift` dropped (planned at the read
- * price) and, unless `only` is "drift", its `landingMargin` too (aimed anywhere in the module's landing zone); the boost
+ * price) and, unless `only` is "drift", its `landingMargin` and `landingMarginTop` too (aimed anywhere in the module's landing zone); the boost
  * floor and everything else kept.
  */
 export function withoutInclusionMargin(input: SolverInput, only?: "drift"): SolverInput {
   return {
     ...input,
-    subAccounts: input.subAccounts.map(({ landingMargin, inclusionDrift: _d, ...s }) => (only === "drift" && landingMargin !== undefined ? { ...s, landingMargin } : s)),
+    subAccounts: input.subAccounts.map(({ landingMargin, landingMarginTop, inclusionDrift: _d, ...s }) =>
+      only === "drift" ? { ...s, ...(landingMargin !== undefined ? { landingMargin } : {}), ...(landingMarginTop !== undefined ? { landingMarginTop } : {}) } : s,
+    ),
   }
 }
 

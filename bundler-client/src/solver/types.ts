@@ -407,6 +407,14 @@ export type SubAccountInput = {
    */
   landingMargin?: number | undefined
   /**
+   * Off-chain (issue 13, helper w54): the margin (log-health) kept under a triggered sub-account's landing zone top when
+   * larger than `landingMargin`: it aims inside [zoneLow x e^landingMargin, zoneHigh x e^-landingMarginTop] (still at
+   * least the target, as with `landingMargin`). The keeper sets it in the minute after a gap that ends a falling trend
+   * (`risk.gap`, `risk.trend`), when a
+   * rebound of a share of the gap before inclusion is likely (`withInclusionMargin`). Undefined: `landingMargin`.
+   */
+  landingMarginTop?: number | undefined
+  /**
    * Off-chain: the log move of the collateral's oracle price expected until inclusion (< 0: a fall; > 0: a rise; 0 or
    * undefined: none). The solver plans on the state at the price it expects then, `state.price x e^inclusionDrift`
    * (`atInclusion`; a rise only for a sub-account above its band): a swap deleverage's fixed repayment is sized on what

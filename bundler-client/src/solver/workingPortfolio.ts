@@ -130,7 +130,8 @@ export type Checkpoint = {
  * below the target: an in-band rescue, issue 13), is it blocked (cooldown, epoch caps), how much may move, and which
  * health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
  * sub-account's landing zone, at least half way from the breached edge to the target, an in-band rescue's at least the
- * target; any other sub-account only toward its target), shrunk by {@link HEALTH_MARGIN} and the landing margin, then
+ * target; any other sub-account only toward its target), shrunk by {@link HEALTH_MARGIN} and the landing margin (under a
+ * triggered sub-account's zone top by `landingMarginTop` when larger: after a gap), then
  * paced towards the top of that interval as the epoch's rebalances run out.
  *
  * @returns The sub-account's {@link Account}.
@@ -151,6 +152,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const low = h0 < p.minHealth
   const high = p.boostAllowed && h0 > p.maxHealth
   const grow = Math.exp(Math.max(0, s.landingMargin ?? 0))
+  // Under a triggered sub-account's zone top: the larger top margin after a gap (`landingMarginTop`, a rebound).
+  const growTop = Math.max(grow, Math.exp(Math.max(0, s.landingMarginTop ?? 0)))
   const t = p.targetHealth
   // Issue 13, the in-band rescue (module `_trigger` with rescueBelowTarget): autopilot mode only, and only when the
   // in-band landing zone has room once the landing margins are taken (it is empty close under the target when the lower
@@ -166,7 +169,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const underShadow = s.boostFloorHealth === undefined || h0 <= s.boostFloorHealth
   if (mode === "autopilot" && inBandTrigger(p, h0) && underShadow) {
     const [zl, zh] = landingZone(p, h0)
-    inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN]
+    inBandZone = [zl * grow * up + HEALTH_MARGIN, Math.max(zh / growTop, t) - HEALTH_MARGIN]
     inBand = inBandZone[0] <= inBandZone[1]
   }
   const rescue = low || inBand
@@ -187,7 +190,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // zone starts at or above the target (its lower edge is not capped at the target as a below-band one's is).
   const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
   let lo = inBand ? inBandZone[0] : low || high ? Math.min(zoneLow * grow, t) * up + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow * up, hf0) + HEALTH_MARGIN : h0 * up
-  let hi = inBand ? inBandZone[1] : low || high ? Math.max(zoneHigh / grow, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
+  let hi = inBand ? inBandZone[1] : low || high ? Math.max(zoneHigh / growTop, t) - HEALTH_MARGIN : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
   // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`,
