@@ -66,3 +66,64 @@ describe("bk54: a gap that falls one minute more and holds two: the re-plan afte
     expect(broken).toEqual([])
   })
 })
+
+const BUFFERED = resolveBacktestConfig()
+
+/**
+ * 6 h calm at 3,000 (lcg 800 + seed), 20 minutes each x exp(-1.5 % + v x (2u - 1)), a gap `g1` in one minute, back
+ * `rec` of it the next minute, then a gap `g2` held 4 h.
+ */
+function noisyWick(seed: number, v: number, g1: number, rec: number, g2: number) {
+  const r = lcg(800 + seed)
+  let p = calm(360, 3000, r)
+  for (let i = 0; i < 20; i++) p.push(last(p) * Math.exp(-0.015 + v * (r() - 0.5) * 2))
+  const pre = last(p)
+  p.push(pre * (1 + g1))
+  p.push(pre * (1 + g1 * (1 - rec)))
+  p = [...p, ...calm(240, last(p) * (1 + g2), r)]
+  return minutePath(p, T0)
+}
+
+/*
+ * bk53's wick (a gap, a partial rebound a minute later, a second gap) at the end of a noisy fall (-1.5 %/min, +-2-3 %
+ * a minute) instead of a steady one. Buffered: the pool rescue decided at the gap's poll lands after the rebound over
+ * the zone's top (HealthOutsideLandingZone) and the second gap liquidates it, as in bk53's wick before w54 (w54's top
+ * margin did not save these; the drawdown guard is not the cause: the same with `stopLoss` off). Grid (seeds 1-5, v
+ * 2/3 %, g1 -10/-15 %, rebound 0/30/60 %, g2 -10/-15/-20 %; 180 paths per trader): autopilot-only liquidations on
+ * main 10 buffered + 2 no-idle, on 4bb68202 15 + 6 (stop 54 fixed 9, broke none).
+ */
+describe("bk54: bk53's wick at the end of a noisy fall", () => {
+  it.skip("FAILS TODAY: noisy wick seed 2, +-3 %, -10 % at minute 380 (1,818.6), +3.3 % at 381 (1,879.2), -20 % at 382 (buffered): threshold's pool rescue lands at 381 (1.0893 -> 1.4467, min health 1.0542); the autopilot's, decided at 380, lands at 1.6017 over the zone's top (HealthOutsideLandingZone) and it is liquidated at 382 (0.9582)", () => {
+    const p = noisyWick(2, 0.03, -0.1, 0.3, -0.2)
+    const threshold = runBacktest(p, BUFFERED, "threshold")
+    expect(threshold.liquidations).toBe(0)
+    expect(threshold.minHealth).toBeCloseTo(1.0542, 3)
+    const events: BacktestEvent[] = []
+    const autopilot = runBacktest(p, BUFFERED, "autopilot", { trace: (e) => events.push(e) })
+    expect(events.filter((e) => e.kind === "rejected" && /lands at health/.test(e.detail ?? "")).map((e) => Math.round((e.time - T0) / 60))).toEqual([])
+    expect(autopilot.liquidations).toBe(0)
+  })
+
+  it.skip("FAILS TODAY: noisy wick seed 2, +-3 %, -10 % at minute 380 held, -20 % at 382 (no-idle): threshold's sale lands at 369 and its rescue at 381 (1.0203 -> 1.4000); the autopilot's sales revert at every poll from 369 to 377 (SaleExceedsRepayment and short), land at 378 (1.3305), no rescue after the -10 % gap, liquidated at 382 (0.9287)", () => {
+    const p = noisyWick(2, 0.03, -0.1, 0, -0.2)
+    expect(runBacktest(p, NO_IDLE, "threshold").liquidations).toBe(0)
+    expect(runBacktest(p, NO_IDLE, "autopilot").liquidations).toBe(0)
+  })
+
+  it.skip("FAILS TODAY: the class (buffered, 180 paths): threshold not liquidated on 135, the autopilot on 10 of those (15 on 4bb68202)", () => {
+    const broken: string[] = []
+    let survived = 0
+    for (const seed of [1, 2, 3, 4, 5])
+      for (const v of [0.02, 0.03])
+        for (const g1 of [-0.1, -0.15])
+          for (const rec of [0, 0.3, 0.6])
+            for (const g2 of [-0.1, -0.15, -0.2]) {
+              const p = noisyWick(seed, v, g1, rec, g2)
+              if (runBacktest(p, BUFFERED, "threshold").liquidations > 0) continue
+              survived++
+              if (runBacktest(p, BUFFERED, "autopilot").liquidations > 0) broken.push(`${seed} ${v} ${g1} ${rec} ${g2}`)
+            }
+    expect(survived).toBe(135)
+    expect(broken).toEqual([])
+  })
+})
