@@ -45,6 +45,24 @@ function crashBlocks(blocks: number, t0: number): { t: number; oracle: number }[
   return out
 }
 
+/**
+ * Six minutes of the 1 %/min crash read at every 12-second block ({@link crashBlocks}), then a -12 % gap read 12 s after
+ * minute 6 and held (reads at 372, 384, 420, 432 and 480 s), fed to a fresh feed (sigma prior 0.6): the sub-account the
+ * feed hands the solver at each read, by seconds from `t0` (`fed`), and the Safe's runtime after the last read (`rt`).
+ */
+function feedGap(t0: number) {
+  const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
+  const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
+  const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
+  const blocks = crashBlocks(30, t0)
+  const held = (blocks.at(-1) as { oracle: number }).oracle * 0.88
+  const after = [1, 2, 5, 6, 10].map((b) => ({ t: t0 + 360 + 12 * b, oracle: held }))
+  const fed = new Map<number, SolverInput["subAccounts"][number] | undefined>()
+  for (const [b, { t, oracle }] of [...blocks, ...after].entries())
+    fed.set(t - t0, feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot).input.subAccounts[0])
+  return { fed, rt }
+}
+
 describe("VolatilityFeed: the keeper solves with the backtested autopilot's inputs", () => {
   it("feeds the oracle into the trend, so a crash's inclusion drift and rescue are the backtester's", () => {
     const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
@@ -82,19 +100,9 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
   })
 
   it("issue 13 x53: in the minute after a gap (a fall beyond the trend by more than a jump) the rescue is not sized for the trend's fall, from the first block that reads the gap; a steady fall keeps its drift", () => {
-    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-    const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
-    const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
-    const t0 = 1_700_000_000
     // Six minutes of the 1 %/min crash, read at every block, then a -12 % gap read 12 s after minute 6, held.
-    const blocks = crashBlocks(30, t0)
-    const held = (blocks.at(-1) as { oracle: number }).oracle * 0.88
-    const after = [1, 2, 5, 6, 10].map((b) => ({ t: t0 + 360 + 12 * b, oracle: held }))
-    const drift = new Map<number, number | undefined>()
-    for (const [b, { t, oracle }] of [...blocks, ...after].entries()) {
-      const fed = feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot)
-      drift.set(t - t0, fed.input.subAccounts[0]?.inclusionDrift)
-    }
+    const { fed, rt } = feedGap(1_700_000_000)
+    const drift = new Map([...fed].map(([t, sub]) => [t, sub?.inclusionDrift]))
     // The steady fall (each minute's step near the median, however steep) is planned for, up to the gap.
     expect(drift.get(300)).toBeLessThan(0)
     expect(drift.get(360)).toBeLessThan(0)
@@ -152,17 +160,9 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
   })
 
   it("issue 13 w54: in the minute after a gap the landing margin under the zone's top is the band's cap (a rebound of a share of the gap), from the first block that reads the gap; the margin over the floor is unchanged and a steady fall has none", () => {
-    const logger = pino({ level: "silent" }, new Writable({ write: (_c, _e, done) => done() }))
-    const feed = new VolatilityFeed({ logger, metrics: new KeeperMetrics() })
-    const rt = newSafeRuntime({ address: `0x${"5".repeat(40)}`, risk: { sigma: 0.6, volatility: defaultVolatilitySettings } } as never)
     const t0 = 1_700_000_000
     // As above: six minutes of the 1 %/min crash read at every block, then a -12 % gap read 12 s after minute 6, held.
-    const blocks = crashBlocks(30, t0)
-    const held = (blocks.at(-1) as { oracle: number }).oracle * 0.88
-    const after = [1, 2, 5, 6, 10].map((b) => ({ t: t0 + 360 + 12 * b, oracle: held }))
-    const fed = new Map<number, SolverInput["subAccounts"][number] | undefined>()
-    for (const [b, { t, oracle }] of [...blocks, ...after].entries())
-      fed.set(t - t0, feed.apply(rt, { input: input(oracle, t), timestamp: t, blockNumber: BigInt(1000 + b) } as unknown as PortfolioSnapshot).input.subAccounts[0])
+    const { fed } = feedGap(t0)
     const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(1.7 / 1.15)
     for (const t of [300, 360, 480]) expect(fed.get(t)?.landingMarginTop, `${t} s`).toBeUndefined()
     for (const t of [372, 384, 420]) {

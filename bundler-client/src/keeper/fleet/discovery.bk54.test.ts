@@ -1,7 +1,7 @@
-import { type Address, type Hex, type PublicClient, RpcRequestError, getAddress } from "viem"
+import { type Hex, type PublicClient, RpcRequestError } from "viem"
 import { describe, expect, it } from "vitest"
 import { KeeperMetrics } from "../metrics.js"
-import { KEEPER, MODULE, discoverySource } from "./discovery.testing.js"
+import { ADDED_AT, CHAIN_LOGS as chainLogs, NEW, OLD, discoverySource, hashOf } from "./discovery.testing.js"
 
 /*
  * Helper bk54, break-it review of stop 54's discovery bisect (rr16i A1). Harness of discoveryStepBack.rr16i.test.ts, with
@@ -9,18 +9,6 @@ import { KEEPER, MODULE, discoverySource } from "./discovery.testing.js"
  * its own head (-32602 "invalid block range params").
  */
 
-const OLD = getAddress("0x0000000000000000000000000000000000005afe")
-const NEW = getAddress("0x000000000000000000000000000000000000c0de")
-const SUB = `0x${"b9".repeat(32)}` as Hex
-const ADDED_AT = 200n
-const hashOf = (n: bigint) => `0x${n.toString(16).padStart(64, "0")}` as Hex
-const log = (safe: Address, block: bigint, eventName: string, logIndex: number, args: Record<string, unknown>) => ({ address: MODULE, eventName, args: { safe, ...args }, blockNumber: block, blockHash: hashOf(block), logIndex })
-const chainLogs = [
-  log(OLD, 5n, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(OLD, 5n, "PolicySet", 1, { subAccount: SUB }),
-  log(NEW, ADDED_AT, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
-]
 const lcg = (seed: number) => () => ((seed = (Math.imul(seed, 1_664_525) + 1_013_904_223) >>> 0), seed / 2 ** 32)
 
 /** Heads 150-300; each eth_getLogs goes to backend `lags[pick()]` (blocks behind the head followed). */

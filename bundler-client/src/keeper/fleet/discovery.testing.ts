@@ -16,23 +16,28 @@ export const EP = "0x0000000071727De22E5E9d8BAf0edAc6f37da032" as Address
 export const KEEPER = "0x00000000000000000000000000000000000000a1" as Address
 export const OLD = getAddress("0x0000000000000000000000000000000000005afe")
 export const NEW = getAddress("0x000000000000000000000000000000000000c0de")
-const SUB = `0x${"b9".repeat(32)}` as Hex
+export const SUB = `0x${"b9".repeat(32)}` as Hex
 export const ADDED_AT = 200n
 export const LAG = 10n
 
-const log = (safe: Address, block: bigint, eventName: string, logIndex: number, args: Record<string, unknown>) => ({
+/** The test chain's block hash at `n` (its number, 32 bytes). */
+export const hashOf = (n: bigint) => `0x${n.toString(16).padStart(64, "0")}` as Hex
+
+/** A decoded module log of `safe` at `block` (its hash {@link hashOf}). */
+export const moduleLog = (safe: Address, block: bigint, eventName: string, logIndex: number, args: Record<string, unknown>) => ({
   address: MODULE,
   eventName,
   args: { safe, ...args },
   blockNumber: block,
-  blockHash: `0x${block.toString(16).padStart(64, "0")}` as Hex,
+  blockHash: hashOf(block),
   logIndex,
 })
-const chainLogs = [
-  log(OLD, 5n, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(OLD, 5n, "PolicySet", 1, { subAccount: SUB }),
-  log(NEW, ADDED_AT, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
+/** OLD registered at block 5, NEW at {@link ADDED_AT} (the key added, a policy set). */
+export const CHAIN_LOGS = [
+  moduleLog(OLD, 5n, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
+  moduleLog(OLD, 5n, "PolicySet", 1, { subAccount: SUB }),
+  moduleLog(NEW, ADDED_AT, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
+  moduleLog(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
 ]
 
 /**
@@ -61,11 +66,11 @@ export async function runLaggingLogs(lag: bigint, pick: (call: number) => boolea
       if (blockHash !== undefined) {
         const n = BigInt(blockHash)
         if (n > backendHead) throw new RpcRequestError({ body: {}, url: "rpc", error: { code: -32000, message: "unknown block" } })
-        return chainLogs.filter((l) => l.blockNumber === n)
+        return CHAIN_LOGS.filter((l) => l.blockNumber === n)
       }
       if (refuse && toBlock > backendHead) throw new RpcRequestError({ body: {}, url: "rpc", error: refusal })
       const to = toBlock < backendHead ? toBlock : backendHead
-      return chainLogs.filter((l) => l.blockNumber >= fromBlock && l.blockNumber <= to)
+      return CHAIN_LOGS.filter((l) => l.blockNumber >= fromBlock && l.blockNumber <= to)
     },
     // f16k: the block at a number (one chain: hash = number), or none above the backend's head.
     getBlock: async ({ blockNumber }: { blockNumber: bigint }) => {

@@ -1,28 +1,15 @@
-import { type Address, type Hex, type PublicClient, RpcRequestError, getAddress } from "viem"
+import { type Hex, type PublicClient, RpcRequestError } from "viem"
 import { describe, expect, test } from "vitest"
 import { isRangePastHead } from "../logWindow.js"
 import { KeeperMetrics } from "../metrics.js"
 import { STORED_HEAD_RESET_GAP, storedHeadOffChain } from "./queueNode.js"
 import type { Head } from "./head.js"
-import { KEEPER, MODULE, discoverySource } from "./discovery.testing.js"
+import { ADDED_AT, CHAIN_LOGS, KEEPER, NEW, OLD, discoverySource, hashOf, moduleLog } from "./discovery.testing.js"
 
 // Review rr16i: attacks on the f16l fix of rr16h H1/H2/H3 (harness from discoveryPastHead.rr16h.test.ts).
 
-const OLD = getAddress("0x0000000000000000000000000000000000005afe")
-const NEW = getAddress("0x000000000000000000000000000000000000c0de")
-const SUB = `0x${"b9".repeat(32)}` as Hex
-const ADDED_AT = 200n
 const REVOKED_AT = 230n
-const hashOf = (n: bigint) => `0x${n.toString(16).padStart(64, "0")}` as Hex
-
-const log = (safe: Address, block: bigint, eventName: string, logIndex: number, args: Record<string, unknown>) => ({ address: MODULE, eventName, args: { safe, ...args }, blockNumber: block, blockHash: hashOf(block), logIndex })
-const chainLogs = [
-  log(OLD, 5n, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(OLD, 5n, "PolicySet", 1, { subAccount: SUB }),
-  log(NEW, ADDED_AT, "KeeperAdded", 0, { keeper: KEEPER, validAfter: 0, validUntil: 2 ** 40 }),
-  log(NEW, ADDED_AT, "PolicySet", 1, { subAccount: SUB }),
-  log(NEW, REVOKED_AT, "KeeperRevoked", 0, { keeper: KEEPER }),
-]
+const chainLogs = [...CHAIN_LOGS, moduleLog(NEW, REVOKED_AT, "KeeperRevoked", 0, { keeper: KEEPER })]
 
 /** A backend: how far behind the followed head, and whether it refuses a range past its head or clamps it silently. */
 type Backend = { lag: bigint; refuse: boolean }
