@@ -233,17 +233,26 @@ async function includeRecord(parts: ReturnType<typeof recordingKeeperParts>, rt:
 
 const RESEND_HASH = `0x${"77".repeat(32)}` as Hex
 
+/**
+ * A's rescue sent at 130 (hash INCLUSION_HASH), then resent at 140 as B's rescue, accepted by the bundler: the record
+ * now says sent at 140 with the resend's hash (RESEND_HASH).
+ */
+async function resentAToB() {
+  const { parts, rt } = fallingRuntime()
+  await send(rt, rescueOf(A), undefined, 130n)
+  await send(rt, rescueOf(B), undefined, 140n)
+  const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+  return { parts, rt, record }
+}
+
 // Helper bk53 (break-it review of stop 53, rt.sentPlans): the plan was looked up by the record's sentBlock only. A resend
 // (a replacement at the same nonce, quoted at a later block) that the bundler accepted rewrites the record (sentBlock,
 // userOpHash), but the operation it meant to replace can still be the one included (it was mined before the bundler
 // swapped it: the tracker logs it as `known: false`). Its revert is then charged to the resend's plan.
 describe("bk53: a replaced operation that lands anyway is charged to its own plan", () => {
   test("fixed (was FAILS TODAY, bk53): A's rescue quoted at 130 (hash INCLUSION_HASH), resent at 140 as B's rescue (hash 0x77..), A's operation lands at 141 reverted short at action 0: A is widened, B is not", async () => {
-    const { parts, rt } = fallingRuntime()
-    await send(rt, rescueOf(A), undefined, 130n)
     // The resend at 140 with B's plan: accepted by the bundler, the record now says sent at 140 with the resend's hash.
-    await send(rt, rescueOf(B), undefined, 140n)
-    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    const { parts, rt, record } = await resentAToB()
     // The event found at the nonce is A's operation (the first send), reverted with A's swap rescue short.
     await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, SHORT_SALE)
     expect(rt.shortfallFallSeconds?.has(B) ?? false).toBe(false)
@@ -251,19 +260,13 @@ describe("bk53: a replaced operation that lands anyway is charged to its own pla
   })
 
   test("fixed (was FAILS TODAY, bk53): the same, A's operation reverted with SaleExceedsRepayment naming A: A is held", async () => {
-    const { parts, rt } = fallingRuntime()
-    await send(rt, rescueOf(A), undefined, 130n)
-    await send(rt, rescueOf(B), undefined, 140n)
-    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    const { parts, rt, record } = await resentAToB()
     await includeRecord(parts, rt, record, 141n, INCLUSION_HASH, saleExceeds(A))
     expect(rt.saleHeld?.has(A)).toBe(true)
   })
 
   test("control: the resend itself lands (hash 0x77..) reverted short at action 0: B is widened", async () => {
-    const { parts, rt } = fallingRuntime()
-    await send(rt, rescueOf(A), undefined, 130n)
-    await send(rt, rescueOf(B), undefined, 140n)
-    const record: PendingOperation = { ...resentRecord(130n, 140n), userOpHash: RESEND_HASH }
+    const { parts, rt, record } = await resentAToB()
     await includeRecord(parts, rt, record, 141n, RESEND_HASH, SHORT_SALE)
     expect(rt.shortfallFallSeconds?.has(B)).toBe(true)
     expect(rt.shortfallFallSeconds?.has(A) ?? false).toBe(false)

@@ -130,17 +130,14 @@ export function applySigma(input: SolverInput, sigmaOf: (subAccountId: string) =
  */
 export function applyRisk(
   input: SolverInput,
-  riskOf: (subAccountId: string) => { sigma?: number | undefined; trend?: number | undefined; rebound?: number | undefined; gap?: boolean | undefined; noisy?: boolean | undefined },
+  riskOf: (subAccountId: string) => Partial<Pick<SolverInput["subAccounts"][number]["risk"], "sigma" | "trend" | "rebound" | "gap" | "noisy">>,
 ): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((s) => {
-      const { sigma, trend, rebound, gap, noisy } = riskOf(s.state.id)
-      if (sigma === undefined && trend === undefined && rebound === undefined && gap === undefined && noisy === undefined) return s
-      return {
-        ...s,
-        risk: { ...s.risk, ...(sigma !== undefined ? { sigma } : {}), ...(trend !== undefined ? { trend } : {}), ...(rebound !== undefined ? { rebound } : {}), ...(gap !== undefined ? { gap } : {}), ...(noisy !== undefined ? { noisy } : {}) },
-      }
+      // Only the fields given (an undefined one keeps the input's).
+      const given = Object.fromEntries(Object.entries(riskOf(s.state.id)).filter(([, v]) => v !== undefined))
+      return Object.keys(given).length === 0 ? s : { ...s, risk: { ...s.risk, ...given } }
     }),
   }
 }
