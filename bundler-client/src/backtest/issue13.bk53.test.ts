@@ -127,6 +127,14 @@ describe("bk53: x53's gap rule on a noisy fall", () => {
     expect(runBacktest(p, BUFFERED, "autopilot").liquidations).toBe(0)
   })
 
+  it("stop 55 (no rebound top margin while noisy; a step far outside the noise is a gap, not noise): noisy fall seeds 11 (then -10 %) and 44 (then -20 %), -2.5 %/min +-4 % (buffered): threshold survives; the autopilot was liquidated (0.9948, 0.9411), now not", () => {
+    for (const [seed, g2] of [[11, -0.1], [44, -0.2]] as const) {
+      const p = noisyFall(seed, 0.025, 0.04, g2)
+      expect(runBacktest(p, BUFFERED, "threshold").liquidations, `seed ${seed}`).toBe(0)
+      expect(runBacktest(p, BUFFERED, "autopilot").liquidations, `seed ${seed}`).toBe(0)
+    }
+  })
+
   it("fixed (g54; was FAILS TODAY before stop 53 too): noisy fall seed 8, -2.5 %/min +-3 %, then -10 % (no-idle): threshold survives, the autopilot was liquidated (0.9793) with the gap rule on or off; now not (1.0737)", () => {
     const p = noisyFall(8, 0.025, 0.03, -0.1)
     expect(runBacktest(p, NO_IDLE, "threshold").liquidations).toBe(0)

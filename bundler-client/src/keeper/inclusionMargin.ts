@@ -76,7 +76,10 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // tolerance): after a gap out of calm (gap staircases, a collapse in gaps hours apart) the high aim is what
       // survives the next gap, and aiming at the target there lost more than it saved (w54: rr13w W2, hs49).
       const fallBefore = (sub.risk.trend ?? 0) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR) + tolerance < 0
-      const out = sub.risk.gap === true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
+      // Not in a noisy fall (`risk.noisy`): a minute's rebound there is a draw of the noise, and the sale is sized at the
+      // read price (`saleAtRead`); aiming at the target there left it short of the next dip (issue 13 stop 55: bk53's
+      // noisy-fall grid, buffered 17 -> 15 of 480 autopilot-only liquidations with TrendEstimator.noisy's outlier rule).
+      const out = sub.risk.gap === true && sub.risk.noisy !== true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
       if (!(drift !== 0 && Number.isFinite(drift))) return out
       // In a noisy fall (`risk.noisy`) a sale is sized at the read price (`saleAtRead`, solveAimed), other plans for the fall.
       return drift < 0 && sub.risk.noisy === true ? { ...out, inclusionDrift: drift, saleAtRead: true } : { ...out, inclusionDrift: drift }

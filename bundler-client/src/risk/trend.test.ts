@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { SECONDS_PER_YEAR } from "./firstPassage.js"
 import { Rng } from "./rng.js"
-import { TrendEstimator } from "./trend.js"
+import { NOISE, TrendEstimator } from "./trend.js"
 
 const perMinute = (annual: number) => (annual * 60) / SECONDS_PER_YEAR
 
@@ -109,6 +109,24 @@ describe("TrendEstimator", () => {
     // Under 1 % a minute is never noise; fewer than three steps, none.
     expect(trend.noisy(0.5)).toBe(false)
     expect(new TrendEstimator().noisy()).toBe(false)
+  })
+
+  it("noisy (issue 13 stop 55): the latest step more than NOISE.outlier robust scales from the window's median is a gap inside the noise, not noise; the next ordinary step is noise again", () => {
+    const rng = new Rng(9)
+    const trend = new TrendEstimator()
+    let p = 3000
+    for (let i = 0; i < 20; i++) trend.observe(i * 60, (p *= Math.exp(-0.015 + 0.03 * (2 * rng.uniform() - 1))))
+    expect(trend.noisy()).toBe(true)
+    // A -12 % minute: far outside +-3 % around -1.5 %.
+    trend.observe(20 * 60, (p *= 0.88))
+    expect(trend.noisy()).toBe(false)
+    // With a looser outlier bound it is still read as a draw of the noise.
+    expect(trend.noisy(NOISE.minNoise, NOISE.ratio, 1e9)).toBe(true)
+    trend.observe(21 * 60, (p *= Math.exp(-0.015)))
+    expect(trend.noisy()).toBe(true)
+    // A step within the noise's usual range is never an outlier.
+    trend.observe(22 * 60, (p *= Math.exp(-0.015 - 0.028)))
+    expect(trend.noisy()).toBe(true)
   })
 
   it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {

@@ -22,9 +22,10 @@ export const REBOUND_JUMP = { threshold: 4, minJump: 0.02 }
 /**
  * Defaults of {@link TrendEstimator.noisy}: over the last `windowSeconds` of recorded prices, the robust scale of the
  * one-minute log-returns (1.4826 x their median absolute deviation) is noise when it exceeds both `minNoise` (1 % a
- * minute) and `ratio` x the trend's fall in a minute (issue 13, helper g54).
+ * minute) and `ratio` x the trend's fall in a minute (issue 13, helper g54), unless the latest step lies more than `outlier`
+ * robust scales from their median (a gap inside the noise, issue 13 stop 55).
  */
-export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5 }
+export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5, outlier: 4 }
 
 /**
  * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
@@ -135,12 +136,16 @@ export class TrendEstimator {
    * inclusion oracle and its output: about `maxSlippageBps` wide) than one sized at the read price, and the band rule's
    * sale, at the read price, is the draw threshold takes (issue 13, helper g54: a fall of -2 %/min with +-3 % a minute).
    * A steady fall, however steep, or a staircase of gaps every minute, has no noise; calm has the trend's scale.
+   * The latest step more than `outlier` robust scales from the window's median is a gap inside the noise, not a draw of
+   * it (a wick at the end of a noisy fall, bk54): then not noisy, so the gap's rules apply (`withInclusionMargin`).
    *
    * @param minNoise - Least one-minute log scale counted as noise; default {@link NOISE}.minNoise.
    * @param ratio - Times the trend's one-minute fall the scale must exceed; default {@link NOISE}.ratio.
+   * @param outlier - Robust scales from the median beyond which the latest step is a gap, not noise; default
+   *   {@link NOISE}.outlier.
    * @returns True when noisy; false with fewer than three steps recorded in the window.
    */
-  noisy(minNoise: number = NOISE.minNoise, ratio: number = NOISE.ratio): boolean {
+  noisy(minNoise: number = NOISE.minNoise, ratio: number = NOISE.ratio, outlier: number = NOISE.outlier): boolean {
     const z: number[] = []
     const newest = (this.past[this.past.length - 1] as { t: number } | undefined)?.t ?? 0
     for (let i = 1; i < this.past.length; i++) {
@@ -151,6 +156,7 @@ export class TrendEstimator {
     if (z.length < 3) return false
     const c = median(z)
     const scale = 1.4826 * median(z.map((x) => Math.abs(x - c)))
+    if (Math.abs((z[z.length - 1] as number) - c) > outlier * scale) return false
     return scale > minNoise && scale > ratio * Math.abs(this.medianRate(this.seen.length - 1) * 60)
   }
 

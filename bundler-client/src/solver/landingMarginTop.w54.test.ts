@@ -52,6 +52,15 @@ describe("landingMarginTop: after a gap a rescue is aimed under the zone's top b
     expect(calm?.landingMargin).toBeLessThan(CAP)
   })
 
+  it("not in a noisy fall (risk.noisy, issue 13 stop 55): a minute's rebound there is a draw of the noise and the sale is sized at the read price; the margin over the floor is unchanged", () => {
+    const base = input(true)
+    const noisy = withInclusionMargin({ ...base, subAccounts: base.subAccounts.map((s) => ({ ...s, risk: { ...s.risk, noisy: true } })) }, 12).subAccounts[0]
+    const gapped = withInclusionMargin(base, 12).subAccounts[0]
+    expect(gapped?.landingMarginTop).toBeCloseTo(CAP, 12)
+    expect(noisy?.landingMarginTop).toBeUndefined()
+    expect(noisy?.landingMargin).toBe(gapped?.landingMargin)
+  })
+
   it("the rescue aims at most the zone's top x e^-cap (about the target) instead of near the top; its floor is unchanged", () => {
     const zoneTop = BAND.targetHealth + (BAND.maxHealth - BAND.targetHealth) / 2
     const margined = withInclusionMargin(input(true), 12)
