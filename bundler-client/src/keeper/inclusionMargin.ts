@@ -23,11 +23,13 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * the delay its purchase really executes after. Only the rise: a boost planned for a rise that stops before inclusion
  * reverts at the cost of its gas, while the landing margin and the fall a rescue is planned for keep the live inclusion
  * window (tuned in round 2 of issue 13: planning a rescue for more fall refuses the stop-loss exits of a stepped collapse).
- * In the minute after a gap (`risk.gap`, `TrendEstimator.gapped`: the latest step a fall beyond the trend by more than a
- * jump) the falling trend is not planned for: the median still reads the fall before the gap while the price, after a
+ * In the minute after a gap and the next (`risk.gap`, `TrendEstimator.gapped`: one of the latest two steps a fall beyond
+ * the trend by more than a jump) the falling trend is not planned for: the median still reads the fall before the gap while the price, after a
  * gap, may hold, and a sale sized for that fall then reverts (`SaleExceedsRepayment`) and the re-plan lands a minute
  * late (issue 13 x53: x52's grid, -2 %/min, -12 % held 2 minutes, -20 %: liquidated where threshold's sale, sized at
- * the read price at the gap's poll, landed). A steady fall, however steep, is no gap and keeps its drift.
+ * the read price at the gap's poll, landed). Nor the minute after, when the gap went on one more minute and held: the
+ * re-plan after the first sale's shortfall, sized for the fall, reverted as the price held (issue 13 bk54, stop 55).
+ * A steady fall, however steep, is no gap and keeps its drift.
  * In that minute, when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
  * drift the gap rule leaves out), the margin under a triggered sub-account's landing zone top is also the cap
  * (`landingMarginTop`, when larger than `m`; the margin over its floor stays `m`): the price often takes back a share of it before
@@ -59,7 +61,7 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // bound above its minimum; only the expected fall beyond that is planned for (a slower fall stays as quoted, so a
       // plan is not refused when the oracle, which moves in deviation steps, has not updated by inclusion).
       const tolerance = SWAP_PLAN_TAKE_BIAS * ((sub.policy.maxSlippageBps ?? 0) / 10_000)
-      // In the minute after a gap (`risk.gap`) the trend, a median, still reads the fall before it: the rescue is sized
+      // In the two minutes after a gap (`risk.gap`) the trend, a median, still reads the fall before it: the rescue is sized
       // for the price holding (issue 13 x53: sized for that fall, it reverted with SaleExceedsRepayment as the price held).
       const trend = (sub.risk.gap === true ? Math.max(0, sub.risk.trend ?? 0) : (sub.risk.trend ?? 0)) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR)
       // A rise (a wick's rebound) the same way, for a boost's purchase: its fixed supply then is what it buys after the

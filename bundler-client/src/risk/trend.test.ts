@@ -76,10 +76,16 @@ describe("TrendEstimator", () => {
     expect(perMinute(trend.drift())).toBeCloseTo(Math.log(0.97), 9)
     // A read at the recorded price's time is that price: the recorded step is tested.
     expect(trend.gapped(sigma, undefined, undefined, { t: 66 * 60, price: p })).toBe(true)
-    // Held a minute: the latest step is no gap; a gap of less than the smallest jump beyond the trend is none; a
-    // local sigma large enough hides it.
+    // Held a minute: the latest step is no gap, the one before it is (GAP_STEPS, issue 13 stop 55: a gap is read in
+    // the minute after it and the next); testing the latest step alone, none. Then a step of -4 %: neither of the latest
+    // two is a gap; a gap of less than the smallest jump beyond the trend is none; a local sigma large enough hides it.
     trend.observe(67 * 60, p)
-    expect(trend.gapped(sigma)).toBe(false)
+    expect(trend.gapped(sigma)).toBe(true)
+    expect(trend.gapped(sigma, undefined, undefined, undefined, 1)).toBe(false)
+    expect(trend.gapped(sigma, undefined, undefined, { t: 67 * 60 + 12, price: p }, 1)).toBe(false)
+    // A read 12 s later (not recorded): its step and the held minute are tested, the gap is a step before them (the
+    // keeper read it from its first block, 12 s after minute 65: two minutes ago).
+    expect(trend.gapped(sigma, undefined, undefined, { t: 67 * 60 + 12, price: p })).toBe(false)
     trend.observe(68 * 60, (p *= 0.96))
     expect(trend.gapped(sigma)).toBe(false)
     trend.observe(69 * 60, (p *= 0.9))

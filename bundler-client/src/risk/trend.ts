@@ -20,6 +20,13 @@ export const TREND_SAMPLE_SECONDS = 60
 export const REBOUND_JUMP = { threshold: 4, minJump: 0.02 }
 
 /**
+ * Default of {@link TrendEstimator.gapped}: the latest two steps are tested, so a gap is read in the minute after it and
+ * the next (issue 13 stop 55, bk54's gap that falls one more minute and holds: no-idle autopilot-only liquidations 15
+ * -> 0 of 192 paths).
+ */
+export const GAP_STEPS = 2
+
+/**
  * Defaults of {@link TrendEstimator.noisy}: over the last `windowSeconds` of recorded prices, the robust scale of the
  * one-minute log-returns (1.4826 x their median absolute deviation) is noise when it exceeds both `minNoise` (1 % a
  * minute) and `ratio` x the trend's fall in a minute (issue 13, helper g54), unless the latest step lies more than `outlier`
@@ -99,32 +106,35 @@ export class TrendEstimator {
   }
 
   /**
-   * Whether the latest step is a gap: a fall the trend does not explain, its log-return below the median rate of the
-   * window's other recorded steps (0 when there are none) times its length by more than a jump (`max(minJump, threshold
-   * x sigma x sqrt(dt / year))`, the mirror of {@link rebound}'s test). The median ({@link drift}) leaves one such step
-   * out and still reads the fall before it; a sale planned for that fall in the minute after a gap reverts if the price
-   * holds (`SaleExceedsRepayment`, issue 13 x53). A steady fall (each step near the median) is no gap, however steep.
+   * Whether one of the latest `steps` steps is a gap: a fall the trend does not explain, its log-return below the median
+   * rate of the window's steps before it (0 when there are none) times its length by more than a jump (`max(minJump,
+   * threshold x sigma x sqrt(dt / year))`, the mirror of {@link rebound}'s test). The median ({@link drift}) leaves one
+   * such step out and still reads the fall before it; a sale planned for that fall in the minute after a gap reverts if
+   * the price holds (`SaleExceedsRepayment`, issue 13 x53). So does one planned a minute later, when the gap went on one
+   * more minute within the trend and then held (the re-plan after the first sale's shortfall, issue 13 bk54): by default
+   * a gap is read for the step that gapped and the one after it. A steady fall (each step near the median) is no gap,
+   * however steep.
    *
    * @param sigma - Annualised volatility the step is judged against (the slow estimate, as for {@link rebound}).
    * @param threshold - Local standard deviations; default {@link REBOUND_JUMP}.threshold.
    * @param minJump - Smallest log-fall beyond the trend counted; default {@link REBOUND_JUMP}.minJump.
    * @param read - The latest read (unix seconds, price > 0) when it may not be recorded (a keeper reading every block
-   *   keeps one price a minute): if later than the last recorded price, the step tested is from that price to the read
-   *   (against the median of all recorded steps), so a gap counts from the first block that reads it.
-   * @returns True when the latest step is such a gap; false with no step to test.
+   *   keeps one price a minute): if later than the last recorded price, the latest step is from that price to the read
+   *   (judged against the median of all recorded steps), so a gap counts from the first block that reads it.
+   * @param steps - How many of the latest steps are tested (>= 1); default {@link GAP_STEPS}.
+   * @returns True when one of them is such a gap; false with no step to test.
    */
-  gapped(sigma: number, threshold: number = REBOUND_JUMP.threshold, minJump: number = REBOUND_JUMP.minJump, read?: { t: number; price: number }): boolean {
-    const n = this.seen.length
-    const last = this.seen[n - 1]
+  gapped(sigma: number, threshold: number = REBOUND_JUMP.threshold, minJump: number = REBOUND_JUMP.minJump, read?: { t: number; price: number }, steps: number = GAP_STEPS): boolean {
+    const last = this.seen[this.seen.length - 1]
     if (last === undefined) return false
-    const pending = read !== undefined && read.price > 0 && read.t > last.t
-    const to = pending ? { t: read.t, logPrice: Math.log(read.price) } : last
-    const from = pending ? last : this.seen[n - 2]
-    if (from === undefined) return false
-    const dt = to.t - from.t
-    if (!(dt > 0)) return false
-    const median = this.medianRate(pending ? n - 1 : n - 2)
-    return to.logPrice - from.logPrice - median * dt < -jumpOver(dt, sigma, threshold, minJump)
+    const points = read !== undefined && read.price > 0 && read.t > last.t ? [...this.seen, { t: read.t, logPrice: Math.log(read.price) }] : this.seen
+    // The step ending at points[e], against the median of the recorded steps before it (steps 1 .. e - 1).
+    for (let e = points.length - 1; e >= 1 && e >= points.length - steps; e--) {
+      const [from, to] = [points[e - 1] as { t: number; logPrice: number }, points[e] as { t: number; logPrice: number }]
+      const dt = to.t - from.t
+      if (dt > 0 && to.logPrice - from.logPrice - this.medianRate(e - 1) * dt < -jumpOver(dt, sigma, threshold, minJump)) return true
+    }
+    return false
   }
 
   /**
