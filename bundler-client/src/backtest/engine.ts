@@ -854,6 +854,7 @@ class Simulation {
       rebound: this.trend[asset]?.rebound((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
       gap: this.trend[asset]?.gapped((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump),
       noisy: this.trend[asset]?.noisy(),
+      gapLatest: this.trend[asset]?.gapped((this.slow[asset] as EwmaVolatility).sigma(), r.tail.threshold, r.tail.minJump, undefined, 1),
     }
   }
 

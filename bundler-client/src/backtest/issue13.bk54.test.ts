@@ -99,7 +99,7 @@ function noisyWick(seed: number, v: number, g1: number, rec: number, g2: number)
  * main 10 buffered + 2 no-idle, on 4bb68202 15 + 6 (stop 54 fixed 9, broke none).
  */
 describe("bk54: bk53's wick at the end of a noisy fall", () => {
-  it.skip("FAILS TODAY: noisy wick seed 2, +-3 %, -10 % at minute 380 (1,818.6), +3.3 % at 381 (1,879.2), -20 % at 382 (buffered): threshold's pool rescue lands at 381 (1.0893 -> 1.4467, min health 1.0542); the autopilot's, decided at 380, lands at 1.6017 over the zone's top (HealthOutsideLandingZone) and it is liquidated at 382 (0.9582)", () => {
+  it("fixed (stop 55: the -10 % minute is an outlier of the noise, NOISE.outlier 3, so not noisy and the gap's top margin applies; the top margin never empties the in-band zone, underTop; was FAILS TODAY): noisy wick seed 2, +-3 %, -10 % at minute 380 (1,818.6), +3.3 % at 381 (1,879.2), -20 % at 382 (buffered): threshold's pool rescue lands at 381 (1.0893 -> 1.4467, min health 1.0542); the autopilot's, decided at 380 (in band, 1.159), landed at 1.6017 over the zone's top (HealthOutsideLandingZone) and it was liquidated at 382 (0.9582)", () => {
     const p = noisyWick(2, 0.03, -0.1, 0.3, -0.2)
     const threshold = runBacktest(p, BUFFERED, "threshold")
     expect(threshold.liquidations).toBe(0)
@@ -116,7 +116,7 @@ describe("bk54: bk53's wick at the end of a noisy fall", () => {
     expect(runBacktest(p, NO_IDLE, "autopilot").liquidations).toBe(0)
   })
 
-  it.skip("FAILS TODAY: the class (buffered, 180 paths): threshold not liquidated on 135, the autopilot on 10 of those (15 on 4bb68202)", () => {
+  it.skip("FAILS TODAY: the class (buffered, 180 paths): threshold not liquidated on 135, the autopilot on 3 of those (10 before stop 55, 15 on 4bb68202)", () => {
     const broken: string[] = []
     let survived = 0
     for (const seed of [1, 2, 3, 4, 5])

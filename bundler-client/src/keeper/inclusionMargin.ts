@@ -30,7 +30,7 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * the read price at the gap's poll, landed). Nor the minute after, when the gap went on one more minute and held: the
  * re-plan after the first sale's shortfall, sized for the fall, reverted as the price held (issue 13 bk54, stop 55).
  * A steady fall, however steep, is no gap and keeps its drift.
- * In that minute, when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
+ * In the gap's own minute (`risk.gapLatest`: the latest step is the gap), when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
  * drift the gap rule leaves out), the margin under a triggered sub-account's landing zone top is also the cap
  * (`landingMarginTop`, when larger than `m`; the margin over its floor stays `m`): the price often takes back a share of it before
  * inclusion, and a rescue aimed `m` under the top then lands over it (`HealthOutsideLandingZone`); its re-plan comes a
@@ -78,10 +78,13 @@ export function withInclusionMargin(input: SolverInput, blockSeconds: number, ri
       // tolerance): after a gap out of calm (gap staircases, a collapse in gaps hours apart) the high aim is what
       // survives the next gap, and aiming at the target there lost more than it saved (w54: rr13w W2, hs49).
       const fallBefore = (sub.risk.trend ?? 0) * ((fallSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR) + tolerance < 0
+      // Only in the minute after the gap (`risk.gapLatest`; `risk.gap` when not given), not the next, where the rescue is
+      // sized for the price holding but aimed as high as ever (issue 13 stop 55: applied for both minutes, fuzz seed
+      // 1259's exit landed at 1.41 instead of 1.48 and its min health fell 1.097 -> 1.041; gap-then-fall grid 38 -> 40).
       // Not in a noisy fall (`risk.noisy`): a minute's rebound there is a draw of the noise, and the sale is sized at the
       // read price (`saleAtRead`); aiming at the target there left it short of the next dip (issue 13 stop 55: bk53's
       // noisy-fall grid, buffered 17 -> 15 of 480 autopilot-only liquidations with TrendEstimator.noisy's outlier rule).
-      const out = sub.risk.gap === true && sub.risk.noisy !== true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
+      const out = (sub.risk.gapLatest ?? sub.risk.gap) === true && sub.risk.noisy !== true && fallBefore && cap > (margined.landingMargin ?? 0) && Number.isFinite(cap) ? { ...margined, landingMarginTop: cap } : margined
       if (!(drift !== 0 && Number.isFinite(drift))) return out
       // In a noisy fall (`risk.noisy`) a sale is sized at the read price (`saleAtRead`, solveAimed), other plans for the fall.
       return drift < 0 && sub.risk.noisy === true ? { ...out, inclusionDrift: drift, saleAtRead: true } : { ...out, inclusionDrift: drift }

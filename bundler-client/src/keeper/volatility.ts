@@ -125,12 +125,13 @@ export function applySigma(input: SolverInput, sigmaOf: (subAccountId: string) =
  * The solver input with each sub-account's volatility and trend replaced (the keeper's live estimates).
  *
  * @param riskOf - Volatility, trend (annualised log drift, `TrendEstimator`), rebound (annualised log rate), gap
- *   (`TrendEstimator.gapped`) and noisy (`TrendEstimator.noisy`) by sub-account id; an undefined field keeps the input's.
+ *   (`TrendEstimator.gapped`: one of the latest two steps; gapLatest: the latest step) and noisy (`TrendEstimator.noisy`)
+ *   by sub-account id; an undefined field keeps the input's.
  * @returns A copy; the input is not modified.
  */
 export function applyRisk(
   input: SolverInput,
-  riskOf: (subAccountId: string) => Partial<Pick<SolverInput["subAccounts"][number]["risk"], "sigma" | "trend" | "rebound" | "gap" | "noisy">>,
+  riskOf: (subAccountId: string) => Partial<Pick<SolverInput["subAccounts"][number]["risk"], "sigma" | "trend" | "rebound" | "gap" | "gapLatest" | "noisy">>,
 ): SolverInput {
   return {
     ...input,

@@ -161,13 +161,16 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
     expect(marked).not.toEqual(forFall)
   })
 
-  it("issue 13 w54: in the two minutes after a gap the landing margin under the zone's top is the band's cap (a rebound of a share of the gap), from the first block that reads the gap; the margin over the floor is unchanged and a steady fall has none", () => {
+  it("issue 13 w54: in the minute after a gap the landing margin under the zone's top is the band's cap (a rebound of a share of the gap), from the first block that reads the gap; the margin over the floor is unchanged and a steady fall has none", () => {
     const t0 = 1_700_000_000
     // As above: six minutes of the 1 %/min crash read at every block, then a -12 % gap read 12 s after minute 6, held.
     const { fed } = feedGap(t0)
     const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(1.7 / 1.15)
-    for (const t of [300, 360, 540]) expect(fed.get(t)?.landingMarginTop, `${t} s`).toBeUndefined()
-    for (const t of [372, 384, 420, 480]) {
+    // Not in the minute after the gap's (480 s: the gap is read, `risk.gap`, but the latest step is no gap, `gapLatest`).
+    for (const t of [300, 360, 480, 540]) expect(fed.get(t)?.landingMarginTop, `${t} s`).toBeUndefined()
+    expect(fed.get(480)?.risk.gap).toBe(true)
+    expect(fed.get(480)?.risk.gapLatest).toBe(false)
+    for (const t of [372, 384, 420]) {
       const sub = fed.get(t) as SolverInput["subAccounts"][number]
       // Under the zone's top: the cap (the larger of the two margins; at 420 s, 36 s after the last block, the volatility's
       // own margin reaches the cap and no separate top margin is needed).
@@ -176,7 +179,7 @@ describe("VolatilityFeed: the keeper solves with the backtested autopilot's inpu
     for (const t of [372, 384]) {
       // Over the floor: the volatility's margin, the same as without the gap flag (12-second blocks), under the cap.
       const sub = fed.get(t) as SolverInput["subAccounts"][number]
-      const unflagged = withInclusionMargin({ ...input(sub.state.price, t0 + t), subAccounts: [{ ...sub, landingMargin: undefined, landingMarginTop: undefined, inclusionDrift: undefined, risk: { ...sub.risk, gap: false } }] }, 12).subAccounts[0]
+      const unflagged = withInclusionMargin({ ...input(sub.state.price, t0 + t), subAccounts: [{ ...sub, landingMargin: undefined, landingMarginTop: undefined, inclusionDrift: undefined, risk: { ...sub.risk, gap: false, gapLatest: false } }] }, 12).subAccounts[0]
       expect(unflagged?.landingMarginTop).toBeUndefined()
       expect(sub.landingMargin, `${t} s`).toBe(unflagged?.landingMargin)
       expect(sub.landingMargin as number, `${t} s`).toBeLessThan(cap - 0.005)

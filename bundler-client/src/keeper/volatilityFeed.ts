@@ -35,6 +35,7 @@ export class VolatilityFeed {
     const trends = new Map<string, number>()
     const rebounds = new Map<string, number>()
     const gaps = new Map<string, boolean>()
+    const latestGaps = new Map<string, boolean>()
     const noises = new Map<string, boolean>()
     for (const sub of snapshot.input.subAccounts) {
       const id = sub.state.id
@@ -59,7 +60,10 @@ export class VolatilityFeed {
       // fall is then not planned (issue 13 x53). Judged against the configured sigma (the prior), not the live EWMA,
       // which takes in the gap at the block that reads it (lambda 0.94 per update) and would hide it; the backtester
       // judges it against its slow EWMA, and both are far under the smallest jump (2 %) in a minute outside a crash.
-      gaps.set(id, trend.gapped(prior, undefined, undefined, { t: snapshot.timestamp, price: sub.state.price }))
+      const read = { t: snapshot.timestamp, price: sub.state.price }
+      gaps.set(id, trend.gapped(prior, undefined, undefined, read))
+      // The latest step itself a gap (the gap's own minute): the rescue aimed for a rebound (issue 13 stop 55).
+      latestGaps.set(id, trend.gapped(prior, undefined, undefined, read, 1))
       // Noise that dominates the trend (one price a minute over 15 minutes, as the backtester's): a sale at the read price.
       noises.set(id, trend.noisy())
       const labels = { safe, sub_account: id, venue: rt.venues.get(id.toLowerCase()) ?? "unknown" }
@@ -75,7 +79,7 @@ export class VolatilityFeed {
       )
       if (moved) rt.loggedSigma.set(id, estimate)
     }
-    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id), gap: gaps.get(id), noisy: noises.get(id) }))
+    const input = applyRisk(snapshot.input, (id) => ({ sigma: estimates.get(id)?.sigma, trend: trends.get(id), rebound: rebounds.get(id), gap: gaps.get(id), gapLatest: latestGaps.get(id), noisy: noises.get(id) }))
     // Seconds per block, from consecutive observations (12 s until known).
     if (rt.lastSeen && snapshot.blockNumber > rt.lastSeen.block && snapshot.timestamp > rt.lastSeen.timestamp)
       rt.blockSeconds = (snapshot.timestamp - rt.lastSeen.timestamp) / Number(snapshot.blockNumber - rt.lastSeen.block)

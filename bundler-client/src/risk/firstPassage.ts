@@ -38,11 +38,17 @@ export type RiskModel = {
    */
   rebound?: number | undefined
   /**
-   * Optional: the latest step is a gap (`TrendEstimator.gapped`: a fall beyond the trend by more than a jump), so the
-   * trend still reads the fall before it. Not used by the probabilities; a falling `trend` is then not planned for until
+   * Optional: one of the latest two steps is a gap (`TrendEstimator.gapped`: a fall beyond the trend by more than a
+   * jump), so the trend still reads the fall before it. Not used by the probabilities; a falling `trend` is then not planned for until
    * inclusion (`withInclusionMargin`: the sale is sized for the price holding).
    */
   gap?: boolean | undefined
+  /**
+   * Optional: the latest step itself is a gap (`TrendEstimator.gapped` over one step). Not used by the probabilities;
+   * in that minute a rescue after a fall is aimed under its zone's top by the band's cap (`withInclusionMargin`'s
+   * `landingMarginTop`, a rebound before inclusion). Undefined: `gap` is used.
+   */
+  gapLatest?: boolean | undefined
   /**
    * Optional: the price's minute-to-minute noise dominates its trend (`TrendEstimator.noisy`). Not used by the
    * probabilities; a sale is then sized at the read price (`withInclusionMargin` sets `saleAtRead`, `solveAimed` plans it).

@@ -78,6 +78,30 @@ describe("landingMarginTop: after a gap a rescue is aimed under the zone's top b
     expect(gapped.outcomes[0]?.allowedHealth.min).toBeCloseTo(calm.outcomes[0]?.allowedHealth.min as number, 9)
   })
 
+  it("stop 55 (underTop): the top margin never empties a zone the landing margin leaves room in: an in-band rescue (health 1.16, zone [target 1.4, 1.55]) whose two margins together exceed the zone's log-width is aimed at its floor (target x e^landingMargin), not, through the unmargined fallback, at the zone's top", () => {
+    const margined = withInclusionMargin(input(true), 12)
+    const sub = margined.subAccounts[0] as SolverInput["subAccounts"][number]
+    const h0 = 1.16
+    const inBand: SolverInput = {
+      ...margined,
+      subAccounts: [{ ...sub, policy: { ...sub.policy, rescueBelowTarget: true }, state: { ...sub.state, debt: (sub.state.collateral * sub.state.price * sub.state.lltv) / h0 } }],
+    }
+    const lm = sub.landingMargin as number
+    const top = sub.landingMarginTop as number
+    const zoneTop = BAND.targetHealth + (BAND.maxHealth - BAND.targetHealth) / 2
+    // The zone with both margins is empty; with the landing margin alone it has room.
+    expect(BAND.targetHealth * Math.exp(lm)).toBeGreaterThan(zoneTop * Math.exp(-top))
+    expect(BAND.targetHealth * Math.exp(lm)).toBeLessThan(zoneTop * Math.exp(-lm))
+    const r = solveAimed(inBand)
+    const after = r.outcomes[0]?.healthAfter as number
+    expect(r.plan).toBeDefined()
+    expect(r.outcomes[0]?.triggered).toBe(true)
+    expect(after).toBeGreaterThanOrEqual(BAND.targetHealth)
+    // At the floor (a rebound of e^top - e^lm, about 7 %, still lands inside), far under the zone's top.
+    expect(after).toBeLessThanOrEqual(BAND.targetHealth * Math.exp(lm) + 0.01)
+    expect(after * Math.exp(top - lm)).toBeLessThan(zoneTop)
+  })
+
   it("withoutInclusionMargin keeps it for 'drift' and drops it with the landing margin otherwise", () => {
     const margined = withInclusionMargin(input(true), 12)
     expect(withoutInclusionMargin(margined, "drift").subAccounts[0]?.landingMarginTop).toBeCloseTo(CAP, 12)

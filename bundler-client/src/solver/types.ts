@@ -409,7 +409,7 @@ export type SubAccountInput = {
   /**
    * Off-chain (issue 13, helper w54): the margin (log-health) kept under a triggered sub-account's landing zone top when
    * larger than `landingMargin`: it aims inside [zoneLow x e^landingMargin, zoneHigh x e^-landingMarginTop] (still at
-   * least the target, as with `landingMargin`). The keeper sets it in the minute after a gap that ends a falling trend
+   * least the target, as with `landingMargin`). The keeper sets it in the two minutes after a gap that ends a falling trend
    * (`risk.gap`, `risk.trend`), when a
    * rebound of a share of the gap before inclusion is likely (`withInclusionMargin`). Undefined: `landingMargin`.
    */
