@@ -109,6 +109,14 @@ export const REREAD_OVERLAP_BLOCKS = 4
 export const PAST_HEAD_MAX_BACKOFF_BLOCKS = 64n
 
 /**
+ * Reads per head of the first block discovery has not read, when every end above it was refused as past the node's
+ * head and nothing new was read at that head (review bk54): behind a load balancer each read may reach another backend,
+ * and one refusal says only that the backend answering is behind. Past-head refusals of blocks already read count
+ * against the same budget. A node that serves none of it costs PAST_HEAD_PROBE_READS - 1 more reads per head.
+ */
+export const PAST_HEAD_PROBE_READS = 3
+
+/**
  * Heads in a row at which discovery did not advance while behind the head (every read refused as past the node's head,
  * or a stale answer), after which {@link DiscoverySync.stalled} is set and the source raises the `discovery-stalled`
  * alert (review rr16h H1: the stall was silent).
@@ -289,10 +297,15 @@ export class SafeDiscovery {
     // The highest block this head's reads reach: lowered on a refusal naming a block past the node's head (rr16h H1).
     let end = head
     let backoff = 0n
-    // The lowest range end refused as past the node's head at this head, and whether a read succeeded after it (the
-    // backed-off end then bisects toward it: review rr16i A1).
+    // The highest range end read (at an earlier head or this one): served by a backend, so a refusal of an end at or
+    // below it is a backend behind it (review bk54).
+    let served = this.syncedBlock
+    // The lowest range end above `served` refused as past the node's head at this head, and whether a read succeeded
+    // after it (the backed-off end then bisects toward it: review rr16i A1).
     let refusedEnd: bigint | undefined
     let bisecting = false
+    // Reads of the first unread block left after a refusal by another backend (review bk54).
+    let probes = PAST_HEAD_PROBE_READS - 1
     while (from <= end) {
       const to = from + BigInt(this.window.size) - 1n < end ? from + BigInt(this.window.size) - 1n : end
       // Near the head, the EntryPoint's UserOperationEvents come in the same request (inclusion tracking).
@@ -309,23 +322,40 @@ export class SafeDiscovery {
         // Review rr16i A1: once a backed-off end was read, the gap up to the lowest refused end is bisected (a backend 5
         // blocks behind read to head-5, not head-8: a Safe was listed at the next power of two of the lag, 33 behind: 64
         // heads late); at most log2(backoff) more reads per head.
+        // Review bk54: behind a load balancer each read may go to another backend, so a refusal says the backend that
+        // answered is behind, not that no backend serves the range: a refusal of an end at or below one already read
+        // (`served`) is not remembered, and when no new block is left to try (the first unread one refused) that
+        // block is read again, up to PAST_HEAD_PROBE_READS times per head, before the head is given up.
         if (isRangePastHead(error)) {
           this.deps.metrics.inc("levpilot_discovery_past_head_total", "eth_getLogs refusals of a range past the node's head (a backend behind; its end backed off, not halved).")
-          if (refusedEnd === undefined || to < refusedEnd) refusedEnd = to
-          let lower: bigint
-          if (bisecting) lower = from - 1n + (to - from + 1n) / 2n
-          else {
-            backoff = backoff === 0n ? 1n : backoff * 2n
-            lower = head - backoff < to - 1n ? head - backoff : to - 1n
-            // Below the first unread block: that block is read (then bisected up), not the whole head given up (a
-            // backend 9 behind, read to head-9, refused head-8 and stopped at head-16, below the next head's start).
-            if (lower < from && to > from) lower = from
+          let lower: bigint | undefined
+          if (to > served) {
+            if (refusedEnd === undefined || to < refusedEnd) refusedEnd = to
+            if (bisecting) lower = served + (to - served) / 2n
+            else {
+              backoff = backoff === 0n ? 1n : backoff * 2n
+              lower = head - backoff < to - 1n ? head - backoff : to - 1n
+              // Below the first unread block: that block is read (then bisected up), not the whole head given up (a
+              // backend 9 behind, read to head-9, refused head-8 and stopped at head-16, below the next head's start).
+              if (lower <= served) lower = served + 1n
+            }
+            if (backoff > PAST_HEAD_MAX_BACKOFF_BLOCKS) {
+              this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
+              break
+            }
+            if (lower <= served || lower >= refusedEnd) lower = undefined
           }
-          if (backoff > PAST_HEAD_MAX_BACKOFF_BLOCKS || lower < from) {
+          if (lower !== undefined) {
+            end = lower
+            continue
+          }
+          // No new block left to try (the first unread one refused) or blocks already read refused, and nothing read
+          // past them at this head: the same range is read again (another backend may serve it); else the rest waits.
+          if (served > before || probes <= 0) {
             this.deps.logger.debug({ from: Number(from), to: Number(to), err: shortMessage(error) }, "discovery: the node is behind this head; the rest is read at the next head")
             break
           }
-          end = lower
+          probes -= 1
           continue
         }
         if (!this.window.shrink(from, to, error)) throw error
@@ -357,6 +387,9 @@ export class SafeDiscovery {
       }
       if (withUserOps) for (const log of logs) if (!isAddressEqual(log.address, this.deps.module)) userOps.push(log as unknown as UserOperationEventLog)
       if (to > this.syncedBlock) this.syncedBlock = to
+      if (to > served) served = to
+      // A refused end now read was another backend's refusal: forgotten (review bk54).
+      if (refusedEnd !== undefined && refusedEnd <= to) refusedEnd = undefined
       from = to + 1n
       if (refusedEnd !== undefined && to === end && refusedEnd - to > 1n) {
         bisecting = true
