@@ -27,8 +27,8 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * the trend by more than a jump) the falling trend is not planned for: the median still reads the fall before the gap while the price, after a
  * gap, may hold, and a sale sized for that fall then reverts (`SaleExceedsRepayment`) and the re-plan lands a minute
  * late (issue 13 x53: x52's grid, -2 %/min, -12 % held 2 minutes, -20 %: liquidated where threshold's sale, sized at
- * the read price at the gap's poll, landed). Nor the minute after, when the gap went on one more minute and held: the
- * re-plan after the first sale's shortfall, sized for the fall, reverted as the price held (issue 13 bk54, stop 55).
+ * the read price at the gap's poll, landed). The second minute because the gap may go on one more minute and then
+ * hold: the re-plan after the first sale's shortfall, sized for the fall, reverted as the price held (bk54, stop 55).
  * A steady fall, however steep, is no gap and keeps its drift.
  * In the gap's own minute (`risk.gapLatest`: the latest step is the gap), when the gap ends a fall the trend reads (its fall over the window beyond the take's tolerance, the
  * drift the gap rule leaves out), the margin under a triggered sub-account's landing zone top is also the cap
@@ -37,7 +37,9 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * poll later, after the next gap (issue 13 w54, bk53's wick: -13 %, +4.5 % a minute later, -15 %: liquidated where
  * threshold's rescue, aimed at its target, landed). With the cap (0.098 on the default band, a 10 % rebound) the
  * rescue is aimed at about the target (the solver never aims under it). Not after a gap out of calm: there the high
- * aim is what survives the next gap (staircases of gaps hours apart lost it, w54).
+ * aim is what survives the next gap (staircases of gaps hours apart lost it, w54). Not while `risk.noisy` (a rebound
+ * there is a draw of the noise; a minute far outside the noise is not noisy: `TrendEstimator.noisy`). Where the two
+ * margins together would empty the zone, the solver aims at its floor (`underTop` in `assessSubAccount`, stop 55).
  *
  * @param input - The solver input.
  * @param blockSeconds - Seconds per block of the chain the operation is included on.
