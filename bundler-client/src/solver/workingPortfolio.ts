@@ -137,20 +137,24 @@ export type Checkpoint = {
  * @returns The sub-account's {@link Account}.
  */
 /**
- * The top of a triggered sub-account's aim under its landing zone: `hiTop` (under the zone's top by `landingMarginTop`,
- * after a gap) unless that is under the aim's floor `lo` while the landing margin alone (`hiPlain`) leaves room: then
- * `lo`. The top margin never empties a zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end
- * of a noisy fall: an in-band rescue's zone [target, zone top] is narrower than the two margins, so the margined solve
- * planned nothing and the unmargined fallback aimed at the zone's top, where the rebound lifted it over,
- * HealthOutsideLandingZone; aimed at the floor, the target x e^landingMargin, it lands).
+ * The top of a triggered sub-account's aim under its landing zone's top `zoneTop`: `max(zoneTop / growTop, target) -
+ * HEALTH_MARGIN` (under it by `landingMarginTop`, after a gap) unless that is under the aim's floor `lo` while the landing
+ * margin alone (`max(zoneTop / grow, target) - HEALTH_MARGIN`) leaves room: then `lo`. The top margin never empties a
+ * zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end of a noisy fall: an in-band rescue's
+ * zone [target, zone top] is narrower than the two margins, so the margined solve planned nothing and the unmargined
+ * fallback aimed at the zone's top, where the rebound lifted it over, HealthOutsideLandingZone; aimed at the floor, the
+ * target x e^landingMargin, it lands).
  *
  * @param lo - The aim's floor (health).
- * @param hiTop - The aim's top with the top margin (health).
- * @param hiPlain - The aim's top with the landing margin alone (health).
+ * @param zoneTop - The landing zone's top (health).
+ * @param target - The policy's target health.
+ * @param grow - e^landingMargin (>= 1).
+ * @param growTop - e^max(landingMargin, landingMarginTop) (>= grow).
  * @returns The aim's top (health).
  */
-function underTop(lo: number, hiTop: number, hiPlain: number): number {
-  return hiTop < lo && lo <= hiPlain ? lo : hiTop
+function underTop(lo: number, zoneTop: number, target: number, grow: number, growTop: number): number {
+  const hiTop = Math.max(zoneTop / growTop, target) - HEALTH_MARGIN
+  return hiTop < lo && lo <= Math.max(zoneTop / grow, target) - HEALTH_MARGIN ? lo : hiTop
 }
 
 export function assessSubAccount(input: SolverInput, index: number): Account {
@@ -187,7 +191,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   if (mode === "autopilot" && inBandTrigger(p, h0) && underShadow) {
     const [zl, zh] = landingZone(p, h0)
     const zlo = zl * grow * up + HEALTH_MARGIN
-    inBandZone = [zlo, underTop(zlo, Math.max(zh / growTop, t) - HEALTH_MARGIN, Math.max(zh / grow, t) - HEALTH_MARGIN)]
+    inBandZone = [zlo, underTop(zlo, zh, t, grow, growTop)]
     inBand = inBandZone[0] <= inBandZone[1]
   }
   const rescue = low || inBand
@@ -208,7 +212,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // zone starts at or above the target (its lower edge is not capped at the target as a below-band one's is).
   const [zoneLow, zoneHigh] = low || high ? landingZone(p, h0) : [p.minHealth, p.maxHealth]
   let lo = inBand ? inBandZone[0] : low || high ? Math.min(zoneLow * grow, t) * up + HEALTH_MARGIN : h0 >= t ? Math.min(t * grow * up, hf0) + HEALTH_MARGIN : h0 * up
-  let hi = inBand ? inBandZone[1] : low || high ? underTop(lo, Math.max(zoneHigh / growTop, t) - HEALTH_MARGIN, Math.max(zoneHigh / grow, t) - HEALTH_MARGIN) : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
+  let hi = inBand ? inBandZone[1] : low || high ? underTop(lo, zoneHigh, t, grow, growTop) : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
   // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`,
