@@ -158,6 +158,8 @@ type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: num
  * A decided operation until it lands; `expected`: the solver's predicted health of each sub-account after it (the band
  * rule run's shadow reads it while the operation is pending, {@link Simulation.bandRun}).
  */
+/** {@link Simulation.exitFragile}'s reason in a noisy fall. */
+const NOISY_EXIT = "a noisy fall, a draw of the noise decides the sale"
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined; expected?: Map<string, number> | undefined }
 type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
@@ -1046,8 +1048,19 @@ class Simulation {
       // fast fall is not met by exit after exit until liquidation.
       // Sized and checked at the price expected at inclusion, as the solver plans (`atInclusion`). In a jump still going
       // on ({@link Simulation.jumping}) no exit is tried: the buffers-first rescue goes (f13n, below). An exit that lands
-      // only if the trend's move happens ({@link Simulation.exitFragile}, x52) gives way to that rescue too, and stays owed.
+      // only if the trend's move happens ({@link Simulation.exitFragile}, x52), or any exit in a noisy fall (stop 56), gives
+      // way to that rescue too, and stays owed. An exit that would not land were the latest poll's fall to go on is
+      // re-sized for its fall over the real delay ({@link Simulation.exitOverDelay}, stop 56).
       let fragile: Pending | undefined
+      let waits = ""
+      // The exit of `id` sized for its fall over the delay the operation really takes (rr13 F6's `fallSeconds`), for
+      // {@link exitOverDelay}.
+      const overDelay = (id: string): Plan | undefined => {
+        const wide = withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay).subAccounts.find((x) => x.state.id === id)
+        const input = wide === undefined ? undefined : atInclusion(withSalesAtRead({ ...aimed, subAccounts: [wide] })).subAccounts[0]
+        if (input === undefined) return undefined
+        return this.stopLossExit(input, outcome(id).allowedHealth, t) ?? (outOfBand(input.state) === "low" ? this.capBoundExit(input, outcome(id).allowedHealth, t) : undefined)
+      }
       for (const input of atInclusion(withSalesAtRead(aimed)).subAccounts) {
         const s = input.state
         const now = this.subs.find((x) => x.id === s.id) as SubAccountState
@@ -1057,18 +1070,21 @@ class Simulation {
         if (!rescueDue(s) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
         const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? (outOfBand(s) === "low" ? this.capBoundExit(input, outcome(s.id).allowedHealth, t) : undefined)
         if (exit === undefined) continue
-        // Issue 13, x52: an exit only the trend's move lands waits for the buffers-first rescue below (if it covers `s`).
-        if (!this.exitFragile(exit, now, t)) return { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
-        if (fragile === undefined) fragile = { executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }
+        // Issue 13, x52 and stop 56: a fragile exit waits for the buffers-first rescue below (if it covers `s`).
+        const why = this.exitFragile(exit, now, t)
+        if (why === undefined) return { executeAt: t + this.latency, plan: this.exitOverDelay(exit, now, t, () => overDelay(s.id)) ?? exit, swaps: [], exit: s.id }
+        if (fragile === undefined) [fragile, waits] = [{ executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }, why]
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
       // Cap-bound rescues included (issue 13, f13k: the solver plans one operation at the cap when none reaches the
       // landing zone). As above (rr13t T3): a rescue the inclusion margin rules out is the one the module's own landing zone allows.
       // In a noisy fall (`saleAtRead`) sized at the read price, as the exit it stands in for (helper g54).
       const rescue = solveAimed(noBoost(withSalesAtRead(aimed))).plan
-      // A fragile exit (x52) gives way only to a rescue of its own sub-account; else it goes (better than nothing).
-      if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string))) return fragile
-      if (fragile !== undefined) this.trace?.({ time: t, kind: "stop-loss", subAccount: fragile.exit, detail: "exit waits: it lands only at the trend's price, the rescue goes" })
+      // A fragile exit (x52) gives way only to a rescue of its own sub-account; else it goes (better than nothing). In a
+      // noisy fall only to one that sells nothing: a sale there is the same draw of the noise, and the exit cuts more.
+      const noisySale = waits === NOISY_EXIT && rescue?.actions.some((a) => a.kind === "SellCollateral") === true
+      if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string) || noisySale)) return fragile
+      if (fragile !== undefined) this.trace?.({ time: t, kind: "stop-loss", subAccount: fragile.exit, detail: `exit waits: ${waits}, the rescue goes` })
       return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
     if (swap.enabled && swap.boost === "swap" && plan !== undefined) {
@@ -1125,17 +1141,66 @@ class Simulation {
    * tripped the guard, SaleExceedsRepayment, the pool rescue a poll late, liquidated by the next gap where threshold's
    * rescue, decided at that flat poll, landed. A guard tripped outside a jump keeps its exit (crash45: the exit sized on
    * a noisy crash's trend lands; deferring it fed the pool in and sold lower, -861 net per path, measured).
+   *
+   * Also fragile (issue 13, stop 56): any exit of `s` while its price is in a noisy fall (`TrendEstimator.noisy`, the
+   * `risk.noisy` the solver reads: the minute-to-minute noise dominates the trend, and the trend, `drift`, falls; a
+   * price flat for minutes after a fall and a gap reads as noisy over the window, but there the exit lands: x52's class). The next minute's move is then a
+   * draw of the noise (+-3-4 % a minute against a sale's window of about `maxSlippageBps`, 1 %), so the sale lands about
+   * as often as it reverts, and a revert leaves the position a poll below its band; the buffers-first rescue (a pool's
+   * withdrawal and repayment) lands whatever the draw, as threshold's does. bk53's noisy-fall grid (480 paths,
+   * buffered): 15 autopilot-only liquidations, each an exit sale decided the minute before the final gap that reverted
+   * short on the noise; 1 with this rule (autopilot liquidations 42 -> 28); the suite's families identical (their
+   * crashes are not noisy by that test: x52's crash45 seed 1147 keeps its exit).
+   *
+   * @returns Why the exit waits (the trace's "exit waits: ..." detail), or undefined when it is not fragile.
    */
-  private exitFragile(plan: Plan, s: SubAccountState, t: number): boolean {
+  private exitFragile(plan: Plan, s: SubAccountState, t: number): string | undefined {
+    const trend = this.trend[s.collateralAsset]
+    if (trend !== undefined && trend.drift() < 0 && trend.noisy()) return NOISY_EXIT
     const jump = this.lastJump[s.collateralAsset]
     const pollSeconds = this.config.keeper.pollSeconds
-    if (jump === undefined || this.trippedAt === undefined || t - jump.at >= TREND_WINDOW_SECONDS) return false
-    if (this.trippedAt < jump.since - pollSeconds || this.trippedAt > jump.at) return false
+    if (jump === undefined || this.trippedAt === undefined || t - jump.at >= TREND_WINDOW_SECONDS) return undefined
+    if (this.trippedAt < jump.since - pollSeconds || this.trippedAt > jump.at) return undefined
     const at = t + this.executionDelay(t)
-    if (this.landsAt(plan, s, s.price, at)) return false
+    if (this.landsAt(plan, s, s.price, at)) return undefined
+    return this.landsAt(plan, s, this.latestMoveOn(s, t, at), at) ? undefined : "it lands only at the trend's price"
+  }
+
+  /**
+   * The oracle price of `s`'s collateral at `at` were the move between the keeper's two latest polls (at `t` and the
+   * poll before) to go on at the same rate: `price x (price / previous) ^ ((at - t) / pollSeconds)`; the read price
+   * without a previous poll.
+   */
+  private latestMoveOn(s: SubAccountState, t: number, at: number): number {
     const before = this.previousPoll[s.collateralAsset]
     const move = before !== undefined && before > 0 ? s.price / before : 1
-    return !this.landsAt(plan, s, s.price * move ** ((at - t) / pollSeconds), at)
+    return s.price * move ** ((at - t) / this.config.keeper.pollSeconds)
+  }
+
+  /**
+   * A tripped guard's exit `plan` of `s` (decided at `t`, not {@link exitFragile}) re-sized over the delay the operation
+   * really takes, when the price fell over the latest poll and `plan` would not land were that fall to go on until it
+   * executes ({@link latestMoveOn}) while the re-sized exit (`resize()`: its fall planned over that delay, rr13 F6's
+   * `fallSeconds`, before any revert) would. The exit is sized for the fall over the keeper's live inclusion window
+   * (two blocks) beyond a take's tolerance; a steady fall of about 1 %/min runs past that by the step it executes at,
+   * its sale pays less than its fixed repayment and reverts (`ActionFailed`), and the position waits a poll below its
+   * band (issue 13, fuzz seed 1596: the exit 0.013 % short, liquidated by the next gap at 0.958 where threshold's pool
+   * rescue at the same poll landed, min health 1.083; re-sized it lands and the autopilot's min is 1.111). Not after
+   * a sale of `s` reverted because the price held (`saleHeld`: planned at the read price) nor after a shortfall
+   * (`shortfallReverted`: already planned over the delay). Measured on the suite (220 paths): buffered crash45 -77,000
+   * -> -74,807 and slowGrind -88,463 -> -89,048 per path (all -29,194 -> -29,048), no-idle identical; deferring such an
+   * exit to the buffers-first rescue instead (as {@link exitFragile} does) fed the pool into the fall (slowGrind
+   * -92,385, all -29,636).
+   *
+   * @returns The re-sized exit, or undefined when `plan` stands (it lands on the latest move, or the re-sized one does not).
+   */
+  private exitOverDelay(plan: Plan, s: SubAccountState, t: number, resize: () => Plan | undefined): Plan | undefined {
+    if (this.saleHeld.has(s.id) || this.shortfallReverted.has(s.id)) return undefined
+    const at = t + this.executionDelay(t)
+    const on = this.latestMoveOn(s, t, at)
+    if (!(on < s.price) || this.landsAt(plan, s, on, at)) return undefined
+    const wide = resize()
+    return wide !== undefined && this.landsAt(wide, s, on, at) ? wide : undefined
   }
 
   /**

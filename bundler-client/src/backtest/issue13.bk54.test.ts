@@ -141,7 +141,8 @@ describe("bk54: bk53's wick at the end of a noisy fall", () => {
  * pool rescue it makes without the guard (12,324 USDC from the pool at 1727, 1.2265 -> 1.5112); the sale reverts short
  * by 3,702 of 28,619,029,186 base units (0.013 %: sized for the fall less a take's tolerance) and the -22 % gap at 1728
  * liquidates it. Threshold's pool rescue lands at 1727 (1.1351 -> 1.3870). x52's `exitFragile` does not apply: the guard
- * did not trip in a jump its trend still reads.
+ * did not trip in a jump its trend still reads. Fixed in stop 56 (engine `exitOverDelay`): an exit that would not land
+ * were the latest poll's fall to go on until it executes is re-sized for its fall over that delay, and lands.
  */
 describe("bk54: the drawdown guard's stop exit in a steady fall before a gap", () => {
   it("control: fuzz seed 1596 (buffered) with the drawdown guard off: the autopilot's pool rescue lands at 1727 and it is not liquidated (min health 1.1114)", () => {
@@ -151,11 +152,17 @@ describe("bk54: the drawdown guard's stop exit in a steady fall before a gap", (
     expect(autopilot.minHealth).toBeCloseTo(1.1114, 3)
   })
 
-  it.skip("FAILS TODAY: fuzz seed 1596 (buffered): threshold is not liquidated (min health 1.0834); the autopilot's stop exit, a sale decided at 1726, reverts short at 1727 (ActionFailed, 0.013 % short) and the -22 % gap at 1728 liquidates it (0.9580)", () => {
+  it("fuzz seed 1596 (buffered): threshold is not liquidated (min health 1.0834); the autopilot's stop exit decided at 1726, re-sized over the minute it takes (stop 56, exitOverDelay), lands at 1727 (a sale, no ActionFailed) and the -22 % gap at 1728 does not liquidate it (min health 1.1114)", () => {
     const p = fuzzPath(1596, T0)
     const threshold = runBacktest(p, BUFFERED, "threshold")
     expect(threshold.liquidations).toBe(0)
     expect(threshold.minHealth).toBeCloseTo(1.0834, 3)
-    expect(runBacktest(p, BUFFERED, "autopilot").liquidations).toBe(0)
+    const events: BacktestEvent[] = []
+    const autopilot = runBacktest(p, BUFFERED, "autopilot", { trace: (e) => events.push(e) })
+    const at = (e: BacktestEvent) => Math.round((e.time - T0) / 60)
+    expect(events.filter((e) => e.kind === "rejected" && /ActionFailed/.test(e.detail)).map(at)).not.toContain(1727)
+    expect(events.filter((e) => e.kind === "swap" && /RepayWithCallback/.test(e.detail)).map(at)).toContain(1727)
+    expect(autopilot.liquidations).toBe(0)
+    expect(autopilot.minHealth).toBeCloseTo(1.1114, 3)
   })
 })

@@ -71,3 +71,14 @@ export function fuzzPath(seed: number, t0: number): PricePaths {
   }
   return minutePath(p, t0)
 }
+
+/**
+ * Helper bk53's noisy fall (issue 13): 6 h calm at 3,000 (lcg 100 + seed), then 30 minutes each x exp(-rate + v x
+ * (2u - 1)) (u uniform from the same lcg), then a gap `g2` held 4 h. One-minute steps from `t0`.
+ */
+export function noisyFall(seed: number, rate: number, v: number, g2: number, t0: number): PricePaths {
+  const r = lcg(100 + seed)
+  const p = calm(360, 3000, r)
+  for (let i = 0; i < 30; i++) p.push((p.at(-1) as number) * Math.exp(-rate + v * (r() - 0.5) * 2))
+  return minutePath([...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)], t0)
+}

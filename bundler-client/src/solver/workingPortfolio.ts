@@ -126,24 +126,23 @@ export type Checkpoint = {
 }
 
 /**
- * Step 1, per sub-account: is it below or above its band (or, autopilot mode with policy `rescueBelowTarget`, inside it
- * below the target: an in-band rescue, issue 13), is it blocked (cooldown, epoch caps), how much may move, and which
- * health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
- * sub-account's landing zone, at least half way from the breached edge to the target, an in-band rescue's at least the
- * target; any other sub-account only toward its target), shrunk by {@link HEALTH_MARGIN} and the landing margin (under a
- * triggered sub-account's zone top by `landingMarginTop` when larger: after a gap), then
- * paced towards the top of that interval as the epoch's rebalances run out.
- *
- * @returns The sub-account's {@link Account}.
+ * Width of the aim {@link underTop} leaves when the top margin would empty it (health): 10 x {@link HEALTH_MARGIN}, so a
+ * funding aimed `HEALTH_MARGIN` under the aim's top still lands at or over its floor.
  */
+export const UNDER_TOP_WIDTH = 10 * HEALTH_MARGIN
+
 /**
  * The top of a triggered sub-account's aim under its landing zone's top `zoneTop`: `max(zoneTop / growTop, target) -
  * HEALTH_MARGIN` (under it by `landingMarginTop`, after a gap) unless that is under the aim's floor `lo` while the landing
- * margin alone (`max(zoneTop / grow, target) - HEALTH_MARGIN`) leaves room: then `lo`. The top margin never empties a
- * zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end of a noisy fall: an in-band rescue's
+ * margin alone (`max(zoneTop / grow, target) - HEALTH_MARGIN`) leaves room: then `lo` + {@link UNDER_TOP_WIDTH} (within
+ * that room). The top margin never empties a zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end of a noisy fall: an in-band rescue's
  * zone [target, zone top] is narrower than the two margins, so the margined solve planned nothing and the unmargined
  * fallback aimed at the zone's top, where the rebound lifted it over, HealthOutsideLandingZone; aimed at the floor, the
- * target x e^landingMargin, it lands).
+ * target x e^landingMargin, it lands). Not `lo` itself: the fundings aim `HEALTH_MARGIN` under the aim's top, so a zone
+ * [lo, lo] is out of reach of every price-independent funding and the rescue became a sale (issue 13 stop 56, bk55's
+ * noisy fall with a 3.7-scale outlier minute: "buffers could not (they reach 1.442)" against a 1.4415 zone; the sale,
+ * sized for the price holding, reverted short a minute later and the next gap liquidated the autopilot where
+ * threshold's pool rescue landed).
  *
  * @param lo - The aim's floor (health).
  * @param zoneTop - The landing zone's top (health).
@@ -154,9 +153,21 @@ export type Checkpoint = {
  */
 function underTop(lo: number, zoneTop: number, target: number, grow: number, growTop: number): number {
   const hiTop = Math.max(zoneTop / growTop, target) - HEALTH_MARGIN
-  return hiTop < lo && lo <= Math.max(zoneTop / grow, target) - HEALTH_MARGIN ? lo : hiTop
+  const top = Math.max(zoneTop / grow, target) - HEALTH_MARGIN
+  return hiTop < lo && lo <= top ? Math.min(lo + UNDER_TOP_WIDTH, top) : hiTop
 }
 
+/**
+ * Step 1, per sub-account: is it below or above its band (or, autopilot mode with policy `rescueBelowTarget`, inside it
+ * below the target: an in-band rescue, issue 13), is it blocked (cooldown, epoch caps), how much may move, and which
+ * health to aim for: the risk health (or the target in threshold mode) clipped into rule 3's interval (a triggered
+ * sub-account's landing zone, at least half way from the breached edge to the target, an in-band rescue's at least the
+ * target; any other sub-account only toward its target), shrunk by {@link HEALTH_MARGIN} and the landing margin (under a
+ * triggered sub-account's zone top by `landingMarginTop` when larger: after a gap), then
+ * paced towards the top of that interval as the epoch's rebalances run out.
+ *
+ * @returns The sub-account's {@link Account}.
+ */
 export function assessSubAccount(input: SolverInput, index: number): Account {
   const s = input.subAccounts[index] as SolverInput["subAccounts"][number]
   const mode = input.mode ?? "autopilot"
