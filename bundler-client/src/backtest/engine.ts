@@ -1143,8 +1143,10 @@ class Simulation {
    * a noisy crash's trend lands; deferring it fed the pool in and sold lower, -861 net per path, measured).
    *
    * Also fragile (issue 13, stop 56): any exit of `s` while its price is in a noisy fall (`TrendEstimator.noisy`, the
-   * `risk.noisy` the solver reads: the minute-to-minute noise dominates the trend, and the trend, `drift`, falls; a
-   * price flat for minutes after a fall and a gap reads as noisy over the window, but there the exit lands: x52's class). The next minute's move is then a
+   * `risk.noisy` the solver reads: the minute-to-minute noise dominates the trend) while the price still moves
+   * (`TrendEstimator.moving`: a price flat for minutes after a fall and a gap reads as noisy over the window, but there
+   * the exit lands: x52's class; the trend's sign is no test, a noisy fall's five-minute median is above 0 by chance:
+   * bk53's seeds 26 and 28 broke with it). The next minute's move is then a
    * draw of the noise (+-3-4 % a minute against a sale's window of about `maxSlippageBps`, 1 %), so the sale lands about
    * as often as it reverts, and a revert leaves the position a poll below its band; the buffers-first rescue (a pool's
    * withdrawal and repayment) lands whatever the draw, as threshold's does. bk53's noisy-fall grid (480 paths,
@@ -1156,7 +1158,7 @@ class Simulation {
    */
   private exitFragile(plan: Plan, s: SubAccountState, t: number): string | undefined {
     const trend = this.trend[s.collateralAsset]
-    if (trend !== undefined && trend.drift() < 0 && trend.noisy()) return NOISY_EXIT
+    if (trend !== undefined && trend.noisy() && trend.moving()) return NOISY_EXIT
     const jump = this.lastJump[s.collateralAsset]
     const pollSeconds = this.config.keeper.pollSeconds
     if (jump === undefined || this.trippedAt === undefined || t - jump.at >= TREND_WINDOW_SECONDS) return undefined
@@ -1192,7 +1194,11 @@ class Simulation {
    * exit to the buffers-first rescue instead (as {@link exitFragile} does) fed the pool into the fall (slowGrind
    * -92,385, all -29,636).
    *
-   * @returns The re-sized exit, or undefined when `plan` stands (it lands on the latest move, or the re-sized one does not).
+   * When neither lands there the exit still goes (helper bk56's class A, open: waiting for the buffers-first rescue
+   * then, as {@link exitFragile}'s do, fixed its three paths but failed rr13w W2's collapse in one-minute gaps, where
+   * the guard's exits must cut exposure, and three other pins).
+   *
+   * @returns The re-sized exit, or undefined when `plan` stands (it lands on the latest move, no fall, or the re-sized one does not land either).
    */
   private exitOverDelay(plan: Plan, s: SubAccountState, t: number, resize: () => Plan | undefined): Plan | undefined {
     if (this.saleHeld.has(s.id) || this.shortfallReverted.has(s.id)) return undefined

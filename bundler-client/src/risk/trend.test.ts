@@ -135,6 +135,33 @@ describe("TrendEstimator", () => {
     expect(trend.noisy()).toBe(true)
   })
 
+  it("moving (issue 13 stop 56): the median one-minute step over the trend window above NOISE.minMove; a noisy fall, gaps and then a flat price read noisy over 15 minutes but not moving; a noisy fall's quiet minutes still move", () => {
+    const rng = new Rng(11)
+    const trend = new TrendEstimator()
+    let p = 3000
+    let t = 0
+    const step = (r: number) => trend.observe((t += 60), (p *= Math.exp(r)))
+    expect(trend.moving()).toBe(false)
+    // A noisy fall (+-4 % around -2 %/min): noisy and moving.
+    for (let i = 0; i < 20; i++) step(-0.02 + 0.04 * (2 * rng.uniform() - 1))
+    expect(trend.noisy()).toBe(true)
+    expect(trend.moving()).toBe(true)
+    // Five quieter minutes of about 0.5 % (bk53's seed 26 before its next -4.5 %): still moving.
+    for (const r of [-0.0026, -0.0054, -0.0043, 0.014, -0.027]) step(r)
+    expect(trend.noisy()).toBe(true)
+    expect(trend.moving()).toBe(true)
+    expect(trend.moving(0.01)).toBe(false)
+    // x52's class (fuzz seed 1259 at minute 2790): flat, +4.6 %, ten minutes of -3 to -3.8 %, a -15 % gap held two
+    // minutes, a -25 % gap, four flat minutes: noisy over the 15-minute window, not moving over the 5-minute one.
+    const flat = new TrendEstimator()
+    let q = 3000
+    let u = 0
+    for (const r of [0, 0, 0, 0, 0.046, ...Array.from({ length: 10 }, (_, i) => -0.03 - 0.001 * i), -0.15, 0.0001, -0.0001, -0.25, 0, 0, 0, 0])
+      flat.observe((u += 60), (q *= Math.exp(r)))
+    expect(flat.noisy()).toBe(true)
+    expect(flat.moving()).toBe(false)
+  })
+
   it("forgets what is older than its window, ignores repeated times and non-positive prices", () => {
     const trend = new TrendEstimator(120)
     for (let i = 0; i < 10; i++) trend.observe(i * 60, 3000 * Math.exp(-0.01 * i))

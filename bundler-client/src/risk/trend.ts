@@ -32,8 +32,9 @@ export const GAP_STEPS = 2
  * minute) and `ratio` x the trend's fall in a minute (issue 13, helper g54), unless the latest step lies more than `outlier`
  * robust scales from their median (a gap inside the noise, issue 13 stop 55: 3, against 4, took bk54's noisy-wick grid
  * from 8 to 3 buffered autopilot-only liquidations of 180 with {@link TrendEstimator.noisy}'s other rules unchanged).
+ * `minMove`: {@link TrendEstimator.moving}'s default.
  */
-export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5, outlier: 3 }
+export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5, outlier: 3, minMove: 0.0025 }
 
 /**
  * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
@@ -169,6 +170,27 @@ export class TrendEstimator {
     const scale = 1.4826 * median(z.map((x) => Math.abs(x - c)))
     if (Math.abs((z[z.length - 1] as number) - c) > outlier * scale) return false
     return scale > minNoise && scale > ratio * Math.abs(this.medianRate(this.seen.length - 1) * 60)
+  }
+
+  /**
+   * Whether the price is still moving minute to minute: the median of the recorded steps' absolute log-returns over
+   * the trend window (each scaled to one minute by sqrt(60 / its seconds)) above `minStep`. {@link noisy} reads its
+   * longer window; a price that fell, gapped and then held flat for minutes reads noisy there (the window's steps are
+   * the fall's and the flat's) but is not moving (issue 13 stop 56: a tripped guard's exit waits in a noisy fall only
+   * while the price moves, engine `exitFragile`).
+   *
+   * @param minStep - Least median one-minute log step counted as moving; default {@link NOISE}.minMove (0.25 %: a
+   *   quarter of the least noise; x52's flat price moves 0.01 % a minute, bk53's noisy fall seed 26 had five quiet
+   *   minutes of 0.54 % before its next -4.5 %).
+   * @returns True when moving; false with no step recorded.
+   */
+  moving(minStep: number = NOISE.minMove): boolean {
+    const steps: number[] = []
+    for (let i = 1; i < this.seen.length; i++) {
+      const [a, b] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
+      steps.push(Math.abs(b.logPrice - a.logPrice) * Math.sqrt(60 / (b.t - a.t)))
+    }
+    return steps.length > 0 && median(steps) > minStep
   }
 
   /** @returns The annualised log drift: the median over the window of ln(p_i / p_{i-1}) / (t_i - t_{i-1}) x seconds per year; 0 with fewer than two observations. */
