@@ -1055,11 +1055,14 @@ class Simulation {
       let waits = ""
       // The exit of `id` sized for its fall over the delay the operation really takes (rr13 F6's `fallSeconds`), for
       // {@link exitOverDelay}.
+      // The tripped guard's exit of one sub-account as sized for `input`: a sale to its allowed landing, or below the band
+      // the cap-bound one.
+      const exitOf = (input: SubAccountInput): Plan | undefined =>
+        this.stopLossExit(input, outcome(input.state.id).allowedHealth, t) ?? (outOfBand(input.state) === "low" ? this.capBoundExit(input, outcome(input.state.id).allowedHealth, t) : undefined)
       const overDelay = (id: string): Plan | undefined => {
         const wide = withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay).subAccounts.find((x) => x.state.id === id)
         const input = wide === undefined ? undefined : atInclusion(withSalesAtRead({ ...aimed, subAccounts: [wide] })).subAccounts[0]
-        if (input === undefined) return undefined
-        return this.stopLossExit(input, outcome(id).allowedHealth, t) ?? (outOfBand(input.state) === "low" ? this.capBoundExit(input, outcome(id).allowedHealth, t) : undefined)
+        return input === undefined ? undefined : exitOf(input)
       }
       for (const input of atInclusion(withSalesAtRead(aimed)).subAccounts) {
         const s = input.state
@@ -1068,7 +1071,7 @@ class Simulation {
         // so the exit goes as soon as one is due (else the in-band rescues fed the pool into a grinding position and the
         // exit never came: slowGrind, t50). A cap-bound exit only from below the band (the module's cap-bound rule).
         if (!rescueDue(s) || !this.ready(s.id, t) || input.swap === undefined || reverted.has(s.id) || this.exitWaits(now)) continue
-        const exit = this.stopLossExit(input, outcome(s.id).allowedHealth, t) ?? (outOfBand(s) === "low" ? this.capBoundExit(input, outcome(s.id).allowedHealth, t) : undefined)
+        const exit = exitOf(input)
         if (exit === undefined) continue
         // Issue 13, x52 and stop 56: a fragile exit waits for the buffers-first rescue below (if it covers `s`).
         const why = this.exitFragile(exit, now, t)

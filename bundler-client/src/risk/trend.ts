@@ -158,13 +158,8 @@ export class TrendEstimator {
    * @returns True when noisy; false with fewer than three steps recorded in the window.
    */
   noisy(minNoise: number = NOISE.minNoise, ratio: number = NOISE.ratio, outlier: number = NOISE.outlier): boolean {
-    const z: number[] = []
     const newest = (this.past[this.past.length - 1] as { t: number } | undefined)?.t ?? 0
-    for (let i = 1; i < this.past.length; i++) {
-      const [a, b] = [this.past[i - 1] as { t: number; logPrice: number }, this.past[i] as { t: number; logPrice: number }]
-      if (a.t < newest - NOISE.windowSeconds) continue
-      z.push((b.logPrice - a.logPrice) * Math.sqrt(60 / (b.t - a.t)))
-    }
+    const z = minuteSteps(this.past, newest - NOISE.windowSeconds)
     if (z.length < 3) return false
     const c = median(z)
     const scale = 1.4826 * median(z.map((x) => Math.abs(x - c)))
@@ -185,11 +180,7 @@ export class TrendEstimator {
    * @returns True when moving; false with no step recorded.
    */
   moving(minStep: number = NOISE.minMove): boolean {
-    const steps: number[] = []
-    for (let i = 1; i < this.seen.length; i++) {
-      const [a, b] = [this.seen[i - 1] as { t: number; logPrice: number }, this.seen[i] as { t: number; logPrice: number }]
-      steps.push(Math.abs(b.logPrice - a.logPrice) * Math.sqrt(60 / (b.t - a.t)))
-    }
+    const steps = minuteSteps(this.seen, Number.NEGATIVE_INFINITY).map(Math.abs)
     return steps.length > 0 && median(steps) > minStep
   }
 
@@ -207,6 +198,19 @@ export class TrendEstimator {
     }
     return rates.length === 0 ? 0 : median(rates)
   }
+}
+
+/**
+ * The log-returns of consecutive `points` whose first point is at or after `from` (unix seconds), each scaled to one
+ * minute by sqrt(60 / its seconds), oldest first ({@link TrendEstimator.noisy}, {@link TrendEstimator.moving}).
+ */
+function minuteSteps(points: readonly { t: number; logPrice: number }[], from: number): number[] {
+  const z: number[] = []
+  for (let i = 1; i < points.length; i++) {
+    const [a, b] = [points[i - 1] as { t: number; logPrice: number }, points[i] as { t: number; logPrice: number }]
+    if (a.t >= from) z.push((b.logPrice - a.logPrice) * Math.sqrt(60 / (b.t - a.t)))
+  }
+  return z
 }
 
 /** The median of `xs` (non-empty); `xs` is not modified. */
