@@ -4,7 +4,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, test } from "vitest"
 import { BenchUsageError } from "../bundler-client/bench/benchArgs"
-import { parseSuiteArgs, pathsPerFamily, readConfigOverlay } from "../bundler-client/bench/suiteArgs"
+import { parseSuiteArgs, pathsPerFamily, readConfigOverlay, stepLabel, suitePath } from "../bundler-client/bench/suiteArgs"
 import { SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
 
 // Helper nu48 (a new user's first runs): `npm run backtest:suite -- --kinds foo`, `--paths 0`, `--paths abc` and
@@ -20,11 +20,16 @@ const refused = (argv: string[], message: RegExp) => {
 
 describe("backtest:suite's command line", () => {
   test("the defaults: 1,100 paths from seed 1000 over every family, both traders, mainnet gas", () => {
-    expect(parse()).toEqual({ help: false, count: 1100, baseSeed: 1000, workers: 2, traders: ["buffered", "no-idle"], network: "mainnet", kinds: [...SCENARIO_KINDS], config: {} })
+    expect(parse()).toEqual({ help: false, count: 1100, baseSeed: 1000, workers: 2, traders: ["buffered", "no-idle"], network: "mainnet", kinds: [...SCENARIO_KINDS], config: {}, stepSeconds: 60 })
     expect(parse("--help")).toEqual({ help: true })
     expect(parse("--paths", "2", "--seed=-5", "--trader", "no-idle", "--network", "l2", "--kinds", "gbm,crash45", "--workers", "1")).toEqual({
-      help: false, count: 2, baseSeed: -5, workers: 1, traders: ["no-idle"], network: "l2", kinds: ["gbm", "crash45"], config: {},
+      help: false, count: 2, baseSeed: -5, workers: 1, traders: ["no-idle"], network: "l2", kinds: ["gbm", "crash45"], config: {}, stepSeconds: 60,
     })
+    expect(parse("--step-seconds", "3600")).toMatchObject({ stepSeconds: 3600 })
+    expect(suitePath(300)).toEqual({ stepSeconds: 300, points: 865 })
+    expect(suitePath(21_600)).toEqual({ stepSeconds: 21_600, points: 13 })
+    expect(suitePath(7)).toEqual({ stepSeconds: 7, points: Math.floor(259_200 / 7) + 1 })
+    expect([60, 90, 300, 3600, 7200].map(stepLabel)).toEqual(["1-minute steps", "90-second steps", "5-minute steps", "1-hour steps", "2-hour steps"])
   })
 
   test("every bad value is a usage error naming the option and the value", () => {
@@ -46,6 +51,9 @@ describe("backtest:suite's command line", () => {
     refused(["--bogus"], /Unknown option '--bogus'/)
     refused(["--paths"], /'--paths <value>' argument missing/)
     refused(["--paths", "5", "extra"], /Unexpected argument 'extra'/)
+    refused(["--step-seconds", "0"], /^--step-seconds must be a positive integer written in decimal digits, got "0"$/)
+    refused(["--step-seconds", "1.5"], /--step-seconds .* got "1.5"/)
+    refused(["--step-seconds", "21601"], /^--step-seconds must be at most 21600 \(6 hours\), got "21601"$/)
   })
 
   // Helper tl49: `--config` (issue 13's tailDrop lever measured on the scorecard), read by the one function
@@ -86,6 +94,7 @@ describe("backtest:suite's command line", () => {
       [["--seed", "xyz"], /^backtest:suite: --seed must be an integer/],
       [["--bogus"], /^backtest:suite: Unknown option '--bogus'/],
       [["--config", '{"policy":{"tailDrp":0.2}}'], /^backtest:suite: --config, trader "buffered": .*unknown key "policy\.tailDrp"/],
+      [["--step-seconds", "86400"], /^backtest:suite: --step-seconds must be at most 21600/],
     ]
     const results = await Promise.all(cases.map(([args]) => run(args)))
     results.forEach((r, i) => {
@@ -122,5 +131,21 @@ describe("backtest:suite's command line", () => {
       expect(t.config.policy.tailDrop).toBe(0.15)
       expect(t.config.policy.targetHealth).toBe(1.4) // the rest of the policy kept: objects merge key by key
     }
+  }, 180_000)
+
+  // Stop 57: price data sampled coarser than the keeper's poll (issue 13's rule on 5-minute and hourly prices).
+  test("--step-seconds reaches the run: the title, the JSON and every generated path use it", async () => {
+    const { code, stdout } = await new Promise<{ code: number; stdout: string }>((done) =>
+      execFile("npx", ["tsx", "--conditions=@levpilot/source", "bundler-client/bench/backtest-suite.ts", "--paths", "2", "--kinds", "crash30", "--workers", "2", "--trader", "no-idle", "--step-seconds", "3600"], { cwd: root, encoding: "utf8", timeout: 120_000 }, (error, stdout) =>
+        done({ code: error ? (typeof error.code === "number" ? error.code : -1) : 0, stdout }),
+      ),
+    )
+    expect(code).toBe(0)
+    expect(stdout).toContain("3 days at 1-hour steps.")
+    const report = JSON.parse(readFileSync(join(root, "reports", "backtest-suite.json"), "utf8")) as { stepSeconds: number; traders: Record<string, { suite: { path: { stepSeconds: number; points: number }; totals: { paths: number }[] } }> }
+    expect(report.stepSeconds).toBe(3600)
+    const suite = report.traders["no-idle"]?.suite
+    expect(suite?.path).toMatchObject({ stepSeconds: 3600, points: 73 })
+    expect(suite?.totals.map((t) => t.paths)).toEqual([2, 2, 2, 2])
   }, 180_000)
 })

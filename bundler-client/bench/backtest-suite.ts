@@ -8,18 +8,18 @@ import { runSuitePaths, summarizeSuite } from "../src/backtest/suite.js"
 import type { PathResults, RunSuiteParameters, SuiteResult } from "../src/backtest/suite.js"
 import type { ScenarioKind } from "../src/prices/generator.js"
 import { writeReport } from "./report.js"
-import { parseSuiteArgs, pathsPerFamily, suiteUsage } from "./suiteArgs.js"
+import { parseSuiteArgs, pathsPerFamily, stepLabel, suitePath, suiteUsage } from "./suiteArgs.js"
 import { readBenchCommandLine } from "./benchArgs.js"
 
 /** Worker threads do not inherit tsx's loader: each one loads this file through tsx's API. */
 const WORKER_BOOT = `import("tsx/esm/api").then(({ tsImport }) => tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`
 
-type Job = { trader: TraderName; network: keyof typeof GAS_MARKETS; count: number; baseSeed: number; kinds: ScenarioKind[]; config: Record<string, unknown>; worker: number; workers: number }
+type Job = { trader: TraderName; network: keyof typeof GAS_MARKETS; count: number; baseSeed: number; kinds: ScenarioKind[]; config: Record<string, unknown>; stepSeconds: number; worker: number; workers: number }
 
 function parameters(job: Job): RunSuiteParameters {
   // --config's overlay last, on the trader's configuration with the network's gas (parseSuiteArgs checked it the same way).
   const config: BacktestConfig = resolveBacktestConfig(job.config, resolveBacktestConfig({ ...TRADERS[job.trader], ...networkOverride(job.network) }))
-  return { count: job.count, baseSeed: job.baseSeed, config, kinds: job.kinds, select: (i) => i % job.workers === job.worker }
+  return { count: job.count, baseSeed: job.baseSeed, config, kinds: job.kinds, path: suitePath(job.stepSeconds), select: (i) => i % job.workers === job.worker }
 }
 
 if (!isMainThread) {
@@ -30,13 +30,13 @@ if (!isMainThread) {
   const defaultWorkers = Math.max(1, Math.min(availableParallelism(), 4))
   // A usage error: one line naming the option, no stack (exit 2, as levpilot's CLI); --help: the usage, exit 0.
   const args = readBenchCommandLine("backtest:suite", suiteUsage(defaultWorkers), (argv) => parseSuiteArgs(argv, defaultWorkers))
-  const { count, baseSeed, workers, traders, network, kinds, config } = args
+  const { count, baseSeed, workers, traders, network, kinds, config, stepSeconds } = args
   const overlaid = Object.keys(config).length > 0 ? `, --config ${JSON.stringify(config)}` : ""
 
   const report: Record<string, { config: BacktestConfig; suite: SuiteResult }> = {}
   for (const trader of traders) {
     const started = performance.now()
-    const jobs: Job[] = Array.from({ length: workers }, (_, worker) => ({ trader, network, count, baseSeed, kinds, config, worker, workers }))
+    const jobs: Job[] = Array.from({ length: workers }, (_, worker) => ({ trader, network, count, baseSeed, kinds, config, stepSeconds, worker, workers }))
     const done = new Array<number>(workers).fill(0)
     let printed = 0
     const parts = await Promise.all(
@@ -65,7 +65,7 @@ if (!isMainThread) {
       formatScorecard(
         suite.byKind,
         suite.totals,
-        `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${pathsPerFamily(count, kinds)}), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at 1-minute steps${overlaid}.\n` +
+        `backtest scorecard, trader "${trader}", ${network} gas: ${count} paths (${pathsPerFamily(count, kinds)}), seeds ${baseSeed}..${baseSeed + count - 1}, 3 days at ${stepLabel(stepSeconds)}${overlaid}.\n` +
           "liq. loss (against the same strategy replayed without liquidations, no operation below health 1: liquidator first), like-for-like (the seized collateral's missed recovery) and the carry columns (interest .. gas) are sums over the family's paths; net P&L and APY are means per path (bundler-client/README.md, Metrics)",
       ),
     )
@@ -80,5 +80,5 @@ if (!isMainThread) {
     }
     console.log(`elapsed ${(suite.elapsedMs / 1000).toFixed(1)} s on ${workers} worker thread(s)\n`)
   }
-  console.log(`wrote ${writeReport("backtest-suite.json", { benchmark: "backtest-suite", date: new Date().toISOString(), network, paths: count, baseSeed, config, traders: report })}`)
+  console.log(`wrote ${writeReport("backtest-suite.json", { benchmark: "backtest-suite", date: new Date().toISOString(), network, paths: count, baseSeed, stepSeconds, config, traders: report })}`)
 }

@@ -22,6 +22,29 @@ export type SuiteArgs = {
   kinds: ScenarioKind[]
   /** `--config`'s overlay ({@link readConfigOverlay}), `{}` without one: laid on every trader's configuration. */
   config: Record<string, unknown>
+  /**
+   * Seconds between generated prices (1 ..{@link MAX_STEP_SECONDS}; default 60), over the same three days: each path
+   * has `floor(SUITE_SECONDS / stepSeconds) + 1` prices; an operation fills at the next price (price data sampled
+   * coarser than the keeper's poll, e.g. 5-minute or hourly candles).
+   */
+  stepSeconds: number
+}
+
+/** The scorecard's span: three days of prices, whatever the step (`--step-seconds`). */
+export const SUITE_SECONDS = 3 * 86_400
+/** The coarsest `--step-seconds`: six hours (13 prices over the three days). */
+export const MAX_STEP_SECONDS = 6 * 3600
+
+/** `generatePath`'s overrides for `stepSeconds` (the suite's path parameter): the step and the prices of three days. */
+export function suitePath(stepSeconds: number): { stepSeconds: number; points: number } {
+  return { stepSeconds, points: Math.floor(SUITE_SECONDS / stepSeconds) + 1 }
+}
+
+/** "1-minute steps", "90-second steps", "1-hour steps": the sampling in the scorecard's title. */
+export function stepLabel(stepSeconds: number): string {
+  if (stepSeconds % 3600 === 0) return `${stepSeconds / 3600}-hour steps`
+  if (stepSeconds % 60 === 0) return `${stepSeconds / 60}-minute steps`
+  return `${stepSeconds}-second steps`
 }
 
 /** The `--help` text; `defaultWorkers` is the `--workers` default shown. */
@@ -38,6 +61,10 @@ Options:
   --network N    gas market: ${Object.keys(GAS_MARKETS).join(", ")} (default mainnet)
   --kinds K,...  families to run (default every one): ${SCENARIO_KINDS.join(", ")}
   --workers N    worker threads (default ${defaultWorkers}: the machine's cores, at most 4)
+  --step-seconds N
+                 seconds between generated prices, 1..${MAX_STEP_SECONDS} (default 60), over the same 3 days: price data
+                 sampled coarser than the keeper's one-minute poll (e.g. 300 for 5-minute candles, 3600 hourly);
+                 each operation fills at the next price
   --config C     a JSON object, inline or a file's path, overlaid on every trader's configuration (the --policy
                  file's format: objects merge key by key, arrays replace; unknown keys and bad policies are refused),
                  e.g. --config '{"policy":{"tailDrop":0.2}}'
@@ -107,7 +134,8 @@ export function traderList(option: string, value: string | undefined): TraderNam
  * @returns `{ help: true }` for `--help`, else the checked {@link SuiteArgs}.
  * @throws {BenchUsageError} An unknown option, a positional argument, a missing value, a count, seed or worker number
  *   that is not a decimal integer in range (`--paths 0`, `--paths abc`, `--seed 1e3`), an unknown trader, network or
- *   family, a `--config` {@link readConfigOverlay} refuses: the message names the option and the value.
+ *   family, a `--config` {@link readConfigOverlay} refuses, a `--step-seconds` outside 1..{@link MAX_STEP_SECONDS}: the
+ *   message names the option and the value.
  */
 export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: true } | ({ help: false } & SuiteArgs) {
   const values = parseBenchOptions(argv, {
@@ -118,6 +146,7 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
     kinds: { type: "string" },
     workers: { type: "string" },
     config: { type: "string" },
+    "step-seconds": { type: "string", default: "60" },
   })
   if (values.help === true) return { help: true }
   const count = decimalInteger("paths", values.paths)
@@ -129,7 +158,10 @@ export function parseSuiteArgs(argv: string[], defaultWorkers: number): { help: 
   const kinds = (values.kinds?.split(",") ?? [...SCENARIO_KINDS]) as ScenarioKind[]
   for (const k of kinds) if (!SCENARIO_KINDS.includes(k)) throw new BenchUsageError(`unknown family "${k}" in --kinds (use ${SCENARIO_KINDS.join(", ")})`)
   const config = readConfigOverlay(values.config, traders, network)
-  return { help: false, count, baseSeed, workers, traders, network, kinds, config }
+  const raw = values["step-seconds"] as string
+  const stepSeconds = decimalInteger("step-seconds", raw)
+  if (stepSeconds > MAX_STEP_SECONDS) throw new BenchUsageError(`--step-seconds must be at most ${MAX_STEP_SECONDS} (6 hours), got "${raw}"`)
+  return { help: false, count, baseSeed, workers, traders, network, kinds, config, stepSeconds }
 }
 
 /**
