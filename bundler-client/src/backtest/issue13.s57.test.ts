@@ -9,10 +9,12 @@ import { runSuitePaths } from "./suite.js"
  * generated at 2, 5, 15 and 60-minute steps over the same three days (`stepSeconds`, `points`), 330 paths each, both
  * traders, on main 920ea5a: no path where the autopilot was liquidated and threshold was not (autopilot / threshold
  * liquidated paths: buffered 34/34, 37/37, 88/89, 95/97; no-idle 3/85, 53/100, 52/99, 64/98). Each operation fills at
- * the next sample (`executionDelay`: the step, not 60 s), and every step of a fall reads as a gap to the trend
- * (`TrendEstimator.gapped`: a five-minute window holds one step at 5-minute sampling), so the autopilot plans each
- * rescue for the price holding; the one-minute rules are not tuned for that, which is why it is pinned here. A smaller
- * share runs by default (4 paths per family per sampling): the class test, not the measurement.
+ * the next sample (`executionDelay`: the step, not 60 s). Until `TREND_MIN_STEPS` (this stop) every step of a fall read
+ * as a gap to the trend (`TrendEstimator.gapped`: the five-minute window held one step of 5-minute prices), so the
+ * autopilot planned each rescue for the price holding: `backtest:suite --step-seconds 300`, no-idle, 31 -> 8 liquidated
+ * paths of 220 with the minimum (bundler-client/README.md, Coarser price samples). The one-minute rules are not tuned
+ * for coarse prices, which is why the rule is pinned here. A smaller share runs by default (4 paths per family per
+ * sampling): the class test, not the measurement.
  */
 const DAYS = 3 * 86_400
 

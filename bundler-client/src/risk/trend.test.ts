@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { SECONDS_PER_YEAR } from "./firstPassage.js"
 import { Rng } from "./rng.js"
-import { NOISE, TrendEstimator } from "./trend.js"
+import { NOISE, TREND_MIN_STEPS, TrendEstimator } from "./trend.js"
 
 const perMinute = (annual: number) => (annual * 60) / SECONDS_PER_YEAR
 
@@ -173,5 +173,40 @@ describe("TrendEstimator", () => {
     expect(trend.drift()).toBe(0)
     expect(() => new TrendEstimator(0)).toThrow(/windowSeconds/)
     expect(new TrendEstimator().drift()).toBe(0)
+  })
+
+  it("keeps at least TREND_MIN_STEPS steps (issue 13 stop 57): on 5-minute prices a steady fall of -5 % a step is a trend, not a gap at every step; with one step kept it was", () => {
+    expect(TREND_MIN_STEPS).toBe(3)
+    const sigma = 0.6 // the slow estimate a gap is judged against (calm ETH)
+    const fall = (trend: TrendEstimator) => {
+      for (let i = 0; i <= 12; i++) trend.observe(i * 300, 3000)
+      for (let i = 13; i <= 18; i++) trend.observe(i * 300, 3000 * Math.exp(-0.05 * (i - 12)))
+      return trend
+    }
+    const kept = fall(new TrendEstimator())
+    expect((kept.drift() * 300) / SECONDS_PER_YEAR).toBeCloseTo(-0.05, 9)
+    expect(kept.gapped(sigma)).toBe(false)
+    // One step kept (the default window's reach on these prices before): its median is the latest step, and the gap
+    // test, against the steps before it inside the window (none), reads that step as a gap.
+    const one = fall(new TrendEstimator(300, 60, 1))
+    expect((one.drift() * 300) / SECONDS_PER_YEAR).toBeCloseTo(-0.05, 9)
+    expect(one.gapped(sigma)).toBe(true)
+    // The fall's first step is a gap for both (calm before it); a gap inside the fall still is.
+    const gap = fall(new TrendEstimator())
+    gap.observe(19 * 300, 3000 * Math.exp(-0.05 * 6 - 0.15))
+    expect(gap.gapped(sigma)).toBe(true)
+    // One-minute prices: the default window already holds five steps, so the minimum changes nothing there.
+    const a = new TrendEstimator()
+    const b = new TrendEstimator(300, 60, 1)
+    const rng = new Rng(57)
+    for (let i = 0; i < 60; i++) {
+      const p = 3000 * Math.exp(-0.004 * i + 0.01 * rng.normal())
+      a.observe(i * 60, p)
+      b.observe(i * 60, p)
+      expect(a.drift()).toBe(b.drift())
+      expect(a.gapped(sigma)).toBe(b.gapped(sigma))
+    }
+    expect(() => new TrendEstimator(300, 60, 0)).toThrow(/"minSteps".*must be an integer >= 1, got 0/)
+    expect(() => new TrendEstimator(300, 60, 1.5)).toThrow(/minSteps/)
   })
 })

@@ -13,6 +13,17 @@ export const TREND_WINDOW_SECONDS = 300
 export const TREND_SAMPLE_SECONDS = 60
 
 /**
+ * Least steps {@link TrendEstimator} keeps whatever its window: a median of one step is no trend. On prices sampled
+ * coarser than the window (5-minute candles against five minutes), the window alone held one step: the median was
+ * that step, and {@link TrendEstimator.gapped} judged every step of a fall against no trend at all (each a gap), so a
+ * rescue was planned for the price holding through a steady fall. Issue 13 stop 57: `backtest:suite --step-seconds
+ * 300`, no-idle crash45 (40 paths): the autopilot liquidated on 40 (as threshold; dfs-style on none) with one step, on
+ * none with three (net P&L -90,357 -> -83,046 per path). One-minute prices keep five steps in the default window, so
+ * nothing changes there.
+ */
+export const TREND_MIN_STEPS = 3
+
+/**
  * Defaults of {@link TrendEstimator.rebound}: an upward step is a jump when its log-return exceeds
  * `max(minJump, threshold x sigma x sqrt(dt / year))`, the mirror of the tail calibrator's downward jump
  * (`TailCalibratorParameters`, the backtester's `risk.tail`: 4 local sigmas, at least 2 %).
@@ -38,7 +49,7 @@ export const NOISE = { windowSeconds: 900, minNoise: 0.01, ratio: 0.5, outlier: 
 
 /**
  * The price's recent trend: the median of the log-returns per second between consecutive observations within the last
- * `windowSeconds`, annualised. A median, not a mean, so one jump (a wick's one-minute drop, its rebound) does not read as
+ * `windowSeconds` (and at least the latest `minSteps` steps: {@link TREND_MIN_STEPS}), annualised. A median, not a mean, so one jump (a wick's one-minute drop, its rebound) does not read as
  * a trend; a sustained fall (a crash of 1 % a minute) does after half the window. Used for the price move expected until
  * a plan's inclusion (`withInclusionMargin`'s `inclusionDrift`): a rescue planned at the quote's price in a market that
  * keeps falling pays less than its fixed repayment by the time it lands, and reverts at every attempt.
@@ -56,14 +67,18 @@ export class TrendEstimator {
   /**
    * @param windowSeconds - Seconds of history the median is taken over (> 0); default {@link TREND_WINDOW_SECONDS}.
    * @param sampleSeconds - Least seconds between two recorded prices (>= 0); default {@link TREND_SAMPLE_SECONDS}.
-   * @throws {RiskInputError} When `windowSeconds` is not positive or `sampleSeconds` negative.
+   * @param minSteps - Least recorded steps kept however old (an integer >= 1); default {@link TREND_MIN_STEPS}.
+   * @throws {RiskInputError} When `windowSeconds` is not positive, `sampleSeconds` negative or `minSteps` not an
+   *   integer >= 1.
    */
   constructor(
     private readonly windowSeconds: number = TREND_WINDOW_SECONDS,
     private readonly sampleSeconds: number = TREND_SAMPLE_SECONDS,
+    private readonly minSteps: number = TREND_MIN_STEPS,
   ) {
     if (!(windowSeconds > 0)) throw new RiskInputError("windowSeconds", `must be > 0, got ${windowSeconds}`)
     if (!(sampleSeconds >= 0)) throw new RiskInputError("sampleSeconds", `must be >= 0, got ${sampleSeconds}`)
+    if (!(Number.isInteger(minSteps) && minSteps >= 1)) throw new RiskInputError("minSteps", `must be an integer >= 1, got ${minSteps}`)
   }
 
   /**
@@ -81,7 +96,7 @@ export class TrendEstimator {
     this.past.push({ t, logPrice: Math.log(price) })
     while (this.past.length > 2 && (this.past[0] as { t: number }).t < t - NOISE.windowSeconds) this.past.shift()
     const newest = t
-    while (this.seen.length > 2 && (this.seen[1] as { t: number }).t <= newest - this.windowSeconds) this.seen.shift()
+    while (this.seen.length > this.minSteps + 1 && (this.seen[1] as { t: number }).t <= newest - this.windowSeconds) this.seen.shift()
   }
 
   /**
