@@ -4,8 +4,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, test } from "vitest"
 import { BenchUsageError } from "../bundler-client/bench/benchArgs"
-import { parseSuiteArgs, pathsPerFamily, readConfigOverlay, stepLabel, suitePath } from "../bundler-client/bench/suiteArgs"
-import { SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
+import { parseSuiteArgs, pathsPerFamily, readConfigOverlay, stepLabel } from "../bundler-client/bench/suiteArgs"
+import { pathAtStep as suitePath, SCENARIO_KINDS } from "../bundler-client/src/prices/generator"
 
 // Helper nu48 (a new user's first runs): `npm run backtest:suite -- --kinds foo`, `--paths 0`, `--paths abc` and
 // `--seed xyz` threw from the script's top level (exit 1, a Node stack trace and the source line), and `--seed 1e3` /

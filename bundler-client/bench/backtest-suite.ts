@@ -6,9 +6,10 @@ import { GAS_MARKETS } from "../src/backtest/carry.js"
 import { formatScorecard } from "../src/backtest/report.js"
 import { runSuitePaths, summarizeSuite } from "../src/backtest/suite.js"
 import type { PathResults, RunSuiteParameters, SuiteResult } from "../src/backtest/suite.js"
+import { pathAtStep } from "../src/prices/generator.js"
 import type { ScenarioKind } from "../src/prices/generator.js"
 import { writeReport } from "./report.js"
-import { parseSuiteArgs, pathsPerFamily, stepLabel, suitePath, suiteUsage } from "./suiteArgs.js"
+import { parseSuiteArgs, pathsPerFamily, stepLabel, suiteUsage } from "./suiteArgs.js"
 import { readBenchCommandLine } from "./benchArgs.js"
 
 /** Worker threads do not inherit tsx's loader: each one loads this file through tsx's API. */
@@ -19,7 +20,7 @@ type Job = { trader: TraderName; network: keyof typeof GAS_MARKETS; count: numbe
 function parameters(job: Job): RunSuiteParameters {
   // --config's overlay last, on the trader's configuration with the network's gas (parseSuiteArgs checked it the same way).
   const config: BacktestConfig = resolveBacktestConfig(job.config, resolveBacktestConfig({ ...TRADERS[job.trader], ...networkOverride(job.network) }))
-  return { count: job.count, baseSeed: job.baseSeed, config, kinds: job.kinds, path: suitePath(job.stepSeconds), select: (i) => i % job.workers === job.worker }
+  return { count: job.count, baseSeed: job.baseSeed, config, kinds: job.kinds, path: pathAtStep(job.stepSeconds), select: (i) => i % job.workers === job.worker }
 }
 
 if (!isMainThread) {

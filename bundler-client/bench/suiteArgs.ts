@@ -24,21 +24,14 @@ export type SuiteArgs = {
   config: Record<string, unknown>
   /**
    * Seconds between generated prices (1 ..{@link MAX_STEP_SECONDS}; default 60), over the same three days: each path
-   * has `floor(SUITE_SECONDS / stepSeconds) + 1` prices; an operation fills at the next price (price data sampled
+   * has the prices of `pathAtStep` (the generator's three days at that step); an operation fills at the next price (price data sampled
    * coarser than the keeper's poll, e.g. 5-minute or hourly candles).
    */
   stepSeconds: number
 }
 
-/** The scorecard's span: three days of prices, whatever the step (`--step-seconds`). */
-export const SUITE_SECONDS = 3 * 86_400
 /** The coarsest `--step-seconds`: six hours (13 prices over the three days). */
 export const MAX_STEP_SECONDS = 6 * 3600
-
-/** `generatePath`'s overrides for `stepSeconds` (the suite's path parameter): the step and the prices of three days. */
-export function suitePath(stepSeconds: number): { stepSeconds: number; points: number } {
-  return { stepSeconds, points: Math.floor(SUITE_SECONDS / stepSeconds) + 1 }
-}
 
 /** "1-minute steps", "90-second steps", "1-hour steps": the sampling in the scorecard's title. */
 export function stepLabel(stepSeconds: number): string {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest"
 import type { PricePaths } from "../prices/csv.js"
-import { SCENARIO_KINDS } from "../prices/generator.js"
+import { pathAtStep, SCENARIO_KINDS } from "../prices/generator.js"
 import { resolveBacktestConfig, TRADERS } from "./config.js"
 import { runBacktest } from "./engine.js"
 import { calm, lcg, lin } from "./paths.testing.js"
@@ -19,14 +19,12 @@ import { runSuitePaths } from "./suite.js"
  * for coarse prices, which is why the rule is pinned here. A smaller share runs by default (4 paths per family per
  * sampling): the class test, not the measurement.
  */
-const DAYS = 3 * 86_400
-
 describe("stop 57: coarse price samples", () => {
   for (const [trader, overlay] of [["buffered", {}], ["no-idle", TRADERS["no-idle"]]] as const) {
     for (const stepSeconds of [300, 3600]) {
       it(`${trader}, ${stepSeconds / 60}-minute steps, 4 paths per family: the autopilot is not liquidated where threshold is not`, { timeout: 120_000 }, () => {
         const config = resolveBacktestConfig({ ...overlay, strategies: ["threshold", "autopilot"] })
-        const out = runSuitePaths({ count: 4 * SCENARIO_KINDS.length, baseSeed: 57_000, config, path: { stepSeconds, points: DAYS / stepSeconds + 1 } })
+        const out = runSuitePaths({ count: 4 * SCENARIO_KINDS.length, baseSeed: 57_000, config, path: pathAtStep(stepSeconds) })
         expect(out).toHaveLength(4 * SCENARIO_KINDS.length)
         const broken = out.filter((r) => r.results[0]?.liquidations === 0 && (r.results[1]?.liquidations ?? 0) > 0).map((r) => `${r.kind} ${r.seed}`)
         expect(broken).toEqual([])

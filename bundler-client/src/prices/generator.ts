@@ -87,6 +87,17 @@ export const DEFAULT_PATH: Omit<PathParameters, "kind" | "seed"> = {
   whipsaw: { amplitude: 0.12, minPeriodSeconds: 6 * 3600, maxPeriodSeconds: 12 * 3600 },
 }
 
+/**
+ * {@link DEFAULT_PATH}'s span (three days) at another sampling: `stepSeconds` and the prices that cover the same span,
+ * `floor(span / stepSeconds) + 1` (`backtest:suite --step-seconds`, prices coarser than one a minute).
+ *
+ * @param stepSeconds - Seconds between prices (> 0).
+ * @returns The `stepSeconds` and `points` overrides for {@link generatePath}.
+ */
+export function pathAtStep(stepSeconds: number): { stepSeconds: number; points: number } {
+  return { stepSeconds, points: Math.floor(((DEFAULT_PATH.points - 1) * DEFAULT_PATH.stepSeconds) / stepSeconds) + 1 }
+}
+
 /** Log-price offset of a drop to ln(1 - depth) over `drop` seconds from `start`, then back to ln(1 - residual) over `recovery` seconds. */
 function shockOffset(t: number, start: number, depth: number, shock: ShockParameters): number {
   const bottom = Math.log(1 - depth)
