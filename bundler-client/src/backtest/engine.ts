@@ -160,14 +160,6 @@ type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: num
  */
 /** {@link Simulation.exitFragile}'s reason in a noisy fall. */
 const NOISY_EXIT = "a noisy fall, a draw of the noise decides the sale"
-/** Why a tripped guard's exit waits when it misses on the trend's own fall ({@link Simulation.fallsOnTrend}). */
-const TREND_MISS_EXIT = "it misses if the trend's fall goes on until inclusion"
-/**
- * How far the latest poll's fall may run past the trend's per poll (a ratio of log moves) and still be the trend's own
- * ({@link Simulation.fallsOnTrend}). 2: bk56's class A falls read 0.8-1.3 (fixed at 1.5, 2 and 3 alike); a gap's poll
- * after a calm or slower trend reads many times it (rr13w W2: -11.4 % against about 0).
- */
-const ON_TREND_RATIO = 2
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined; expected?: Map<string, number> | undefined }
 type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
@@ -1082,11 +1074,8 @@ class Simulation {
         const exit = exitOf(input)
         if (exit === undefined) continue
         // Issue 13, x52 and stop 56: a fragile exit waits for the buffers-first rescue below (if it covers `s`).
-        // An exit that misses on the trend's own fall, re-sized or not, waits too (bk56's class A, stop 58).
-        const fragileWhy = this.exitFragile(exit, now, t)
-        const resized = fragileWhy === undefined ? this.exitOverDelay(exit, now, t, () => overDelay(s.id)) : undefined
-        const why = fragileWhy ?? (resized === "misses" && this.fallsOnTrend(now) ? TREND_MISS_EXIT : undefined)
-        if (why === undefined) return { executeAt: t + this.latency, plan: typeof resized === "object" ? resized : exit, swaps: [], exit: s.id }
+        const why = this.exitFragile(exit, now, t)
+        if (why === undefined) return { executeAt: t + this.latency, plan: this.exitOverDelay(exit, now, t, () => overDelay(s.id)) ?? exit, swaps: [], exit: s.id }
         if (fragile === undefined) [fragile, waits] = [{ executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }, why]
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
@@ -1208,37 +1197,23 @@ class Simulation {
    * exit to the buffers-first rescue instead (as {@link exitFragile} does) fed the pool into the fall (slowGrind
    * -92,385, all -29,636).
    *
-   * When neither lands there ("misses"): if that fall is the trend's own ({@link fallsOnTrend}) the exit waits for the
-   * buffers-first rescue, as {@link exitFragile}'s do (helper bk56's class A, stop 58); else (a gap's poll, rr13w W2's
-   * collapse in one-minute gaps, where the guard's exits must cut exposure and land as the price holds) it goes.
+   * When neither lands there the exit still goes (helper bk56's class A, open: waiting for the buffers-first rescue
+   * then, as {@link exitFragile}'s do, fixed its three paths but failed rr13w W2's collapse in one-minute gaps, where
+   * the guard's exits must cut exposure, and three other pins; stop 58 waited only when the latest poll's fall was the
+   * trend's own (at most twice its per-poll move): W2 and the suites held, the class A pins passed, but on helper
+   * bk58's 2,600 random one-minute chains (buffered) autopilot-only liquidations went 12 -> 13 (seeds 913 and 1771 new,
+   * 2061 fixed; controls in issue13.bk58.test.ts) and final equity -506,086 (an exit that would have landed waited and
+   * the guard's cut never came, seed 1308 -26,744): not kept).
    *
-   * @returns The re-sized exit; "misses" when neither it nor `plan` lands on the latest move; undefined when `plan`
-   * stands (it lands there, the price did not fall over the latest poll, or a sale of `s` already reverted as above).
+   * @returns The re-sized exit, or undefined when `plan` stands (it lands on the latest move, no fall, or the re-sized one does not land either).
    */
-  private exitOverDelay(plan: Plan, s: SubAccountState, t: number, resize: () => Plan | undefined): Plan | "misses" | undefined {
+  private exitOverDelay(plan: Plan, s: SubAccountState, t: number, resize: () => Plan | undefined): Plan | undefined {
     if (this.saleHeld.has(s.id) || this.shortfallReverted.has(s.id)) return undefined
     const at = t + this.executionDelay(t)
     const on = this.latestMoveOn(s, t, at)
     if (!(on < s.price) || this.landsAt(plan, s, on, at)) return undefined
     const wide = resize()
-    return wide !== undefined && this.landsAt(wide, s, on, at) ? wide : "misses"
-  }
-
-  /**
-   * Whether the fall of `s`'s oracle price over the keeper's latest poll is the trend's own (issue 13, stop 58): the
-   * trend (`TrendEstimator.drift`, the median of five minutes of log returns) falls, and the latest poll's log move is
-   * at most {@link ON_TREND_RATIO} times the trend's per poll (`drift x pollSeconds / year`). Then a tripped guard's exit
-   * that misses were that fall to go on until inclusion ({@link exitOverDelay}) most likely misses: helper bk56's class
-   * A, a noisy fall of -2 %/min (the latest poll -2.3 %), the exit decided at 393 reverted short at 394 and the gap at
-   * 395 liquidated the autopilot (0.971) where threshold's pool rescue decided at 393 landed. After a gap the trend
-   * (before it) reads far less than the latest poll's fall: not the trend's, the exit goes (rr13w W2).
-   */
-  private fallsOnTrend(s: SubAccountState): boolean {
-    const before = this.previousPoll[s.collateralAsset]
-    const trend = this.trend[s.collateralAsset]
-    if (before === undefined || !(before > 0) || trend === undefined) return false
-    const perPoll = (trend.drift() * this.config.keeper.pollSeconds) / SECONDS_PER_YEAR
-    return perPoll < 0 && Math.log(s.price / before) >= ON_TREND_RATIO * perPoll
+    return wide !== undefined && this.landsAt(wide, s, on, at) ? wide : undefined
   }
 
   /**

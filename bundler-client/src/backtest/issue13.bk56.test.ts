@@ -14,9 +14,9 @@ import { calm, lcg, lin } from "./paths.testing.js"
  *   - a steady fall that stops or bounces 0-3 % for 1-5 minutes, then a gap (432): 0 (both traders).
  *   - accelerating / decelerating falls then a gap (180): 0 (both traders).
  *   - a steady fall then a gap at minute 3-20 (192): 0 (both traders).
- *   - a noisy fall, flat 1-10 minutes, then a gap (400): buffered 1 (class A; 0 since stop 58), 2 on 358965ba; no-idle 0.
- *   - a fall with upward-skewed noise (big up-ticks one minute in five) then a gap (240): buffered 2 (class A; 0 since
- *     stop 58), 4 on 358965ba; no-idle 0.
+ *   - a noisy fall, flat 1-10 minutes, then a gap (400): buffered 1 (class A), 2 on 358965ba; no-idle 0.
+ *   - a fall with upward-skewed noise (big up-ticks one minute in five) then a gap (240): buffered 2 (class A), 4 on
+ *     358965ba; no-idle 0.
  *   - a noisy rise then a noisy fall then a gap (160): buffered 0; no-idle 8 (class C), the same 8 on 358965ba.
  *   - two noisy falls 10-240 minutes apart (the pool fed into the first), then a gap (120): 0 (both traders).
  * No class is new in 49c7379e: every break below also breaks on 358965ba, and the commit fixed 1 (flat) + 2 (upward
@@ -86,17 +86,13 @@ function fallStop(rate: number, n: number, b: number, h: number, g: number): Pri
 }
 
 describe("bk56: breaks (all also on 358965ba)", () => {
-  it("fixed (stop 58; was FAILS TODAY): class A, a tripped guard's exit that exitOverDelay sees miss (and its re-sized one too) on a fall that is the trend's own waits for the buffers-first rescue: upward-noise fall seed 11, -2 %/min, 35 min, then -20 % (buffered). Threshold's pool rescue (decided 393) lands; the autopilot's exit decided at 393 (1,633.9, latest poll -2.3 % against the trend's -2.9 %: extrapolated 1,596.1, neither the exit nor the re-sized one lands there) went, reverted short at 394 (1,600.0) and the gap liquidated it at 395 (0.9706). Now the exit waits at 393 and the autopilot survives", () => {
+  it.skip("FAILS TODAY (stop 56 tried the exit giving way to the buffers-first rescue when its re-sized one misses too: fixed these, failed rr13w W2's gap collapse and three other pins; not kept; stop 58 tried it only when the latest poll's fall is the trend's own: fixed these and W2 held, but broke helper bk58's random chains 913 and 1771 and cost -506,086 over 2,600 of them; not kept, see engine exitOverDelay): class A, a tripped guard's exit that exitOverDelay sees miss (and its re-sized one too) still goes: upward-noise fall seed 11, -2 %/min, 35 min, then -20 % (buffered). Threshold's pool rescue (decided 393) lands; the autopilot's exit decided at 393 (1,633.9, latest poll -2.3 %: extrapolated 1,596.1, neither the exit nor the re-sized one lands there) reverts short at 394 (1,600.0) and the gap liquidates it at 395 (0.9706). Expected once fixed: such an exit gives way to the buffers-first rescue (as exitFragile's) and the autopilot survives", () => {
     const p = upNoise(11, 0.02, 0.02, 35, -0.2)
     expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
-    const events: BacktestEvent[] = []
-    const a = runBacktest(p, BUFFERED, "autopilot", { trace: (e) => events.push(e) })
-    expect(a.liquidations).toBe(0)
-    expect(a.minHealth).toBeGreaterThan(1.05)
-    expect(events.filter((e) => e.kind === "stop-loss" && /^exit waits: it misses if the trend's fall goes on/.test(e.detail)).map(minute)).toEqual([393])
+    expect(runBacktest(p, BUFFERED, "autopilot").liquidations).toBe(0)
   })
 
-  it("fixed (stop 58; was FAILS TODAY): class A, the other paths: upward-noise seed 14 (-2 %/min +-2 %, 35 min, -20 %; the exit at 393 reverted short at 394, liquidated 395, 0.948) and noisy fall seed 1 -2 %/min +-3 %, flat 1 minute, -18 % (the exit at 384, its fall the trend's, reverted at 385; liquidated 386, 0.972), buffered: threshold and the autopilot survive", () => {
+  it.skip("FAILS TODAY: class A, the other paths: upward-noise seed 14 (-2 %/min +-2 %, 35 min, -20 %; exit 393 reverts short at 394, liquidated 395, 0.948) and noisy fall seed 1 -2 %/min +-3 %, flat 1 minute, -18 % (the exit at 384, sized for the -4.9 % latest poll's fall, reverts SaleExceedsRepayment at 385 as the price holds; liquidated 386, 0.972), buffered: threshold survives all, the autopilot should too", () => {
     for (const p of [upNoise(14, 0.02, 0.02, 35, -0.2), noisyFlat(1, 0.02, 0.03, 1, -0.18)]) {
       expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
       expect(runBacktest(p, BUFFERED, "autopilot").liquidations).toBe(0)
