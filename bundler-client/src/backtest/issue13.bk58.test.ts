@@ -52,19 +52,18 @@ function chain(seed: number): PricePaths {
 }
 
 describe("bk58: controls against stop 58's reverted fallsOnTrend", () => {
-  it("held (liquidated with fallsOnTrend: its exit at 412 waited, the next one at 418 reverted short at 419 and the -18.6 % gap at 420 liquidated it, 0.924): random chain seed 913 (buffered), a noisy fall of about -4.5 %/min from 397 to 419, then -18.6 % held: threshold and the autopilot survive", () => {
-    const p = chain(913)
-    expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
-    const a = runBacktest(p, BUFFERED, "autopilot")
-    expect(a.liquidations).toBe(0)
-    expect(a.minHealth).toBeGreaterThan(1)
-  })
-
-  it("held (liquidated with fallsOnTrend at 409, 0.965: its exit at 400 waited, the pool rescue landed at a higher price and smaller, and its rescue decided at 408 came too late): random chain seed 1771 (buffered), a -1 %/min fall, a -10 % gap over 399-401, -2.8 %/min, then -10.7 % at 408 and -14.7 % at 409: threshold and the autopilot survive", () => {
-    const p = chain(1771)
-    expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
-    const a = runBacktest(p, BUFFERED, "autopilot")
-    expect(a.liquidations).toBe(0)
-    expect(a.minHealth).toBeGreaterThan(1)
-  })
+  // [seed, what fallsOnTrend did there]: both buffered, threshold survives; each liquidated the autopilot with the change.
+  const cases = [
+    [913, "a noisy fall of about -4.5 %/min from 397 to 419, then -18.6 % held: with fallsOnTrend its exit at 412 waited, the next one at 418 reverted short at 419 and the gap at 420 liquidated it (0.924)"],
+    [1771, "a -1 %/min fall, a -10 % gap over 399-401, -2.8 %/min, then -10.7 % at 408 and -14.7 % at 409: with fallsOnTrend its exit at 400 waited, the pool rescue landed at a higher price and smaller, and its rescue decided at 408 came too late (liquidated at 409, 0.965)"],
+  ] as const
+  for (const [seed, what] of cases) {
+    it(`held: random chain seed ${seed} (buffered), ${what}: threshold and the autopilot survive`, () => {
+      const p = chain(seed)
+      expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
+      const a = runBacktest(p, BUFFERED, "autopilot")
+      expect(a.liquidations).toBe(0)
+      expect(a.minHealth).toBeGreaterThan(1)
+    })
+  }
 })
