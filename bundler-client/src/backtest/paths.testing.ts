@@ -73,6 +73,47 @@ export function fuzzPath(seed: number, t0: number): PricePaths {
 }
 
 /**
+ * A random chain `seed`: 6 h calm at 3,000, then 1-4 segments: a fall of 0.3-2.8 %/min with noise (a ratio 0-1.6 of
+ * the rate, 30 % of them upward-skewed) for 5-44 minutes (70 %), 1-30 minutes calm (15 %), or a gap of -3 to -15 %
+ * spread over 1-3 minutes (15 %); then (75 %) a gap of -5 to -25 % held 4 h, else 4 h calm. One-minute steps from `t0`
+ * (unix seconds). Helper bk58's generator (stop 58): issue13.bk58.test.ts and bundler-client/README.md measure the
+ * rule on it.
+ *
+ * @param seed - Path seed.
+ * @param t0 - Unix seconds of the first step.
+ * @returns An ETH price path.
+ */
+export function chainPath(seed: number, t0: number): PricePaths {
+  const last = (a: number[]) => a.at(-1) as number
+  const r = lcg(seed * 104729 + 17)
+  r()
+  let p = calm(360, 3000, r)
+  const nseg = 1 + Math.floor(r() * 4)
+  for (let j = 0; j < nseg; j++) {
+    const u = r()
+    if (u < 0.7) {
+      const rate = 0.003 + r() * 0.025
+      const vr = r() * 1.6
+      const n = 5 + Math.floor(r() * 40)
+      const skew = r() < 0.3
+      for (let i = 0; i < n; i++) {
+        const w = r()
+        const z = skew ? (w > 0.8 ? 3 * w : -w) : (w - 0.5) * 2
+        p.push(last(p) * Math.exp(-rate + vr * rate * z))
+      }
+    } else if (u < 0.85) p = [...p, ...calm(1 + Math.floor(r() * 30), last(p), r)]
+    else {
+      const m = 1 + Math.floor(r() * 3)
+      const G = -(0.03 + r() * 0.12)
+      for (let i = 0; i < m; i++) p.push(last(p) * Math.exp(Math.log(1 + G) / m))
+    }
+  }
+  const g = r() < 0.75 ? -(0.05 + r() * 0.2) : 0
+  p = [...p, ...calm(240, last(p) * (1 + g), r)]
+  return minutePath(p, t0)
+}
+
+/**
  * Helper bk53's noisy fall (issue 13): 6 h calm at 3,000 (lcg 100 + seed), then 30 minutes each x exp(-rate + v x
  * (2u - 1)) (u uniform from the same lcg), then a gap `g2` held 4 h. One-minute steps from `t0`.
  */
