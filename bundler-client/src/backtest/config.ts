@@ -25,6 +25,13 @@ export type SwapConfig = {
   stressDepth: boolean
   /** On-chain bound: a swap must return at least (1 - maxSlippageBps) of its oracle value, else it reverts. */
   maxSlippageBps: number
+  /**
+   * What a swap deleverage's callback repays: "planned" (default, the module today: the fixed amount the keeper quoted,
+   * landing only inside a window about maxSlippageBps wide around the quoted price) or "sale-minimum" (a what-if, not
+   * the module's rule: the sales' on-chain minimum output at the inclusion oracle plus what the plan brings besides
+   * them; `repayAtSaleMinimum` in engine.ts, docs/sale-minimum-repayment.md).
+   */
+  repayment?: "planned" | "sale-minimum" | undefined
 }
 
 /** Carry: borrow interest (AdaptiveCurveIrm), pool and collateral yield, our optional automation fee. */
@@ -281,7 +288,7 @@ function isObject(x: unknown): x is Record<string, unknown> {
 }
 
 /** Keys a configuration may set although the defaults leave them out (optional policy fields; null removes them). */
-const OPTIONAL_KEYS = new Set(["keeper.boostFloor", "keeper.bandShadow", "policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
+const OPTIONAL_KEYS = new Set(["swap.repayment", "keeper.boostFloor", "keeper.bandShadow", "policy.rescueBelowTarget", "policy.tailDrop", "policy.stopLoss", "policy.stopLossConfirmSeconds", "policy.stopPrice", "policy.exitHealth", "policy.maxOracleDeviationBps"])
 
 function merge<T>(base: T, override: unknown, path: string): T {
   if (override === undefined) return base
@@ -333,6 +340,7 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   if (w.boost !== "swap" && w.boost !== "pool") throw new BacktestConfigError(`swap.boost must be "swap" or "pool", got "${String(w.boost)}"`)
   if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0))
     throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0")
+  if (w.repayment !== undefined && w.repayment !== "planned" && w.repayment !== "sale-minimum") throw new BacktestConfigError(`swap.repayment must be "planned" or "sale-minimum", got ${JSON.stringify(w.repayment)}`)
   const c = config.carry
   if (!(c.utilization >= 0 && c.utilization <= 1)) throw new BacktestConfigError(`carry.utilization must be in [0, 1], got ${c.utilization}`)
   if (!(c.rateAtTarget > 0 && c.marketFee >= 0 && c.marketFee < 1 && c.automationFeeBps >= 0)) throw new BacktestConfigError("carry: need rateAtTarget > 0, 0 <= marketFee < 1, automationFeeBps >= 0")

@@ -14,7 +14,7 @@ import { swapBuySpan } from "../solver/swapBoost.js"
 import { fillSwapActions, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
-import type { EpochState, Plan, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
+import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
 import type { BacktestConfig, BacktestSubAccount, StrategyName } from "./config.js"
@@ -165,6 +165,44 @@ type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
+/**
+ * The what-if `swap.repayment: "sale-minimum"` (not LeverageModule's rule: docs/sale-minimum-repayment.md). Each
+ * `RepayWithCallback` whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
+ * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (the loan token
+ * it withdraws from pools for the same sub-account) plus the block's sales at their on-chain minimum output at the
+ * inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps), rounded up in base units): the amount the
+ * module would compute at inclusion. A sale then lands whatever the price does between quote and inclusion as long as
+ * the pool pays its on-chain minimum (else `SlippageExceeded`, as today), where a fixed repayment lands only inside a
+ * window about `maxSlippageBps` wide (an oracle fall past it: the callback is short, `ActionFailed`; a rise past it:
+ * `SaleExceedsRepayment`). The sales' output above their minimum stays idle in the Safe (the module's one slack).
+ * Approximation: loan token the plan takes from the Safe's idle balance for the callback is not carried (the backtest's
+ * traders hold none; its sales' excess is at most `maxSlippageBps` of them).
+ *
+ * @param plan - The plan as decided (floats and base units).
+ * @param subs - Sub-accounts at inclusion (their `price` is the oracle's).
+ * @param maxSlippageBps - Each sub-account's swap bound, bps.
+ * @returns The plan with each such repayment replaced (others unchanged).
+ */
+export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[], maxSlippageBps: (id: string) => number): Plan {
+  if (!plan.actions.some((a) => a.kind === "SellCollateral")) return plan
+  const actions = plan.actions.map((a, i) => {
+    if (a.kind !== "RepayWithCallback") return a
+    const id = plan.subAccounts[a.subAccount] as string
+    const s = subs.find((x) => x.id === id)
+    if (s === undefined) return a
+    let minimum = 0
+    for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
+      const b = plan.actions[j] as PlanAction
+      if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += b.amount * s.price * (1 - maxSlippageBps(id) / 10_000)
+    }
+    if (!(minimum > 0)) return a
+    const brought = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amountBase : sum), 0n)
+    const amountBase = brought + BigInt(Math.ceil(minimum * (1 + 1e-9) * 10 ** s.loanDecimals))
+    return { ...a, amount: Number(amountBase) / 10 ** s.loanDecimals, amountBase }
+  })
+  return { ...plan, actions }
+}
+
 function pathSeed(paths: PricePaths): number {
   const first = paths.prices[paths.assets[0] as string] as Float64Array
   let h = paths.timestamps.length | 0
@@ -217,6 +255,8 @@ class Simulation {
   private readonly epochs: Record<string, EpochState> = {}
   private readonly seed: number
   private readonly latency: number
+  /** The what-if `swap.repayment: "sale-minimum"` ({@link repayAtSaleMinimum}): sales sized and judged on a repayment at their on-chain minimum. */
+  private readonly saleMinimum: boolean
   private readonly guard: DrawdownGuard | undefined
   private subs: SubAccountState[]
   /** Venue and liquidation parameters of each sub-account, by id. */
@@ -303,6 +343,7 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
+    this.saleMinimum = config.swap.repayment === "sale-minimum"
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const price = this.series(s.asset)[0] as number
@@ -997,7 +1038,7 @@ class Simulation {
     // until inclusion, and the venue's take from a swap allows for it. A boost's purchase is planned for the rise until
     // the step the operation executes at (`executionDelay`: 60 s on one-minute paths, not the live 24 s), the price it
     // is filled at here.
-    const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode }
+    const solverInput: SolverInput = { now: t, subAccounts: inputs, pools: this.pools, idle: this.idle, costs: this.config.costs, mode, saleMinimumRepayment: this.saleMinimum }
     const delay = this.executionDelay(t)
     const live = mode === "autopilot" ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay) : solverInput
     // After a rescue reverted short of its repayment, that sub-account's fall is planned over the real delay (rr13 F6).
@@ -1237,7 +1278,9 @@ class Simulation {
    * @returns The filled swaps, whether the plan swaps, and the rule book's check, or the swap's revert reason.
    */
   private judge(planned: Plan, pre: PortfolioState, market: (asset: string) => number, now: number): { swaps: { plan: Plan; fee: number; impact: number }; hasSwap: boolean; check: ReturnType<typeof checkPlanAgainstPolicy> } | { reason: string } {
-    const swaps = this.executeSwapActions(planned, pre.subAccounts, market)
+    const policies = this.swapPolicies()
+    const atMinimum = this.saleMinimum ? repayAtSaleMinimum(planned, pre.subAccounts, (id) => (policies[id] as Policy).maxSlippageBps ?? 0) : planned
+    const swaps = this.executeSwapActions(atMinimum, pre.subAccounts, market)
     if ("reason" in swaps) return swaps
     const hasSwap = swaps.fee + swaps.impact > 0 || swaps.plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
     return { swaps, hasSwap, check: checkPlanAgainstPolicy({ plan: swaps.plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now }) }
@@ -1259,7 +1302,7 @@ class Simulation {
     const s = input.state
     const subAccounts = this.subs.map((x) => (x.id === s.id ? s : x))
     const accepts = (plan: Plan) => checkPlanAgainstPolicy({ plan, pre: { subAccounts, pools: this.pools, idle: this.idle }, policies: this.swapPolicies(), epochs: this.epochs, now: t }).ok
-    return planStopExit({ input, allowed, capLeft: this.capLeft(s.id, t, share), costs: this.config.costs, accepts })
+    return planStopExit({ input, allowed, capLeft: this.capLeft(s.id, t, share), costs: this.config.costs, accepts, repayAtMinimum: this.saleMinimum })
   }
 
   /**
@@ -1291,6 +1334,7 @@ class Simulation {
         maxSlippageBps: policy.maxSlippageBps as number,
         capLeft,
         extraRouteCost: this.config.costs.gasPerAction.SellCollateral * this.config.costs.gasPrice,
+        repayAtMinimum: this.saleMinimum,
       })
       if (!("reason" in z)) return z.healthAfter
       // The pool's part alone reaches the goal: no sale to size (the health that part alone lands at).
@@ -1316,6 +1360,7 @@ class Simulation {
       capLeft,
       costs: this.config.costs,
       accepts,
+      repayAtMinimum: this.saleMinimum,
       ...(amount > 0 && pool !== undefined ? { prefund: { pool: pool.address, decimals: pool.decimals, amount } } : {}),
     })
   }

@@ -211,6 +211,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     usableBps: usableSlippageBps(policy, premiumBps),
     maxSlippageBps: bps,
     premiumBps,
+    repayAtMinimum: w.input.saleMinimumRepayment,
     withdrawable: s.withdrawable === undefined && s.collateralHeld === undefined ? undefined : w.withdrawLeft(i),
     repayable: s.repayable === undefined && s.repayableDebt === undefined ? undefined : w.repayLeft(i),
     // Aave: the repayment is flash-borrowed; a reserve short of free liquidity (or with flash loans off) caps it, and

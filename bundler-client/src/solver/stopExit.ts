@@ -57,6 +57,8 @@ export type PlanStopExitParameters = {
   costs: SolverInput["costs"]
   /** The rule book's verdict on the plan (the caller's portfolio, policies, epochs and time): true when accepted. */
   accepts: (plan: Plan) => boolean
+  /** The backtester's what-if `swap.repayment: "sale-minimum"` ({@link SizeSwapDeleverageParameters.repayAtMinimum}); default false. */
+  repayAtMinimum?: boolean | undefined
   /**
    * Loan token taken from an allowed pool (`pool` address, `decimals` of its asset, `amount` in loan units > 0) and
    * repaid inside the callback with the sale's output (the solver's folded form: `WithdrawFromPool`, then the callback's
@@ -88,6 +90,7 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
     maxSlippageBps: policy.maxSlippageBps as number,
     capLeft,
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
+    repayAtMinimum: params.repayAtMinimum,
     ...(premiumBps > 0 ? { premiumBps } : {}),
   })
   if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined

@@ -342,6 +342,12 @@ export type SizeSwapDeleverageParameters = {
    * callback's repayment is the flash: it is sized at most to this (else `FlashLiquidityShort`).
    */
   flashable?: number | undefined
+  /**
+   * The backtester's what-if `swap.repayment: "sale-minimum"` (not the module's rule, docs/sale-minimum-repayment.md):
+   * the callback repays the sales at their on-chain minimum (oracle value less `maxSlippageBps`), so the sale is sized
+   * on that repayment instead of {@link swapPlanMargin}'s take. Default false.
+   */
+  repayAtMinimum?: boolean | undefined
 }
 
 /** Share of `flashable` the solver sizes a flash to: its float amounts come back a few base units high at worst. */
@@ -388,7 +394,9 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   const x = params.prefunded / (1 + premiumBps / 10_000)
   if (curves.length === 0) return { reason: "no swap route quoted" }
   if (!(D > x)) return { reason: "nothing left to repay" }
-  const margin = (shortfall: number) => swapPlanMargin(params.maxSlippageBps, shortfall * 10_000, premiumBps)
+  // What-if (`repayAtMinimum`): the repayment per unit of expected output is the minimum's share of it.
+  const margin = (shortfall: number) =>
+    params.repayAtMinimum === true ? Math.max(0, 1 - (1 - params.maxSlippageBps / 10_000) / ((1 - shortfall) * (1 + premiumBps / 10_000))) : swapPlanMargin(params.maxSlippageBps, shortfall * 10_000, premiumBps)
   const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
   const extra = (params.extraRouteCost ?? 0) / P
   const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))

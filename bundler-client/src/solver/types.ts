@@ -473,6 +473,12 @@ export type SolverInput = {
    * `tolerance x deleverageToleranceFactor` (hysteresis against churn); default 0.5, 1 disables it.
    */
   deleverageToleranceFactor?: number | undefined
+  /**
+   * The backtester's what-if `swap.repayment: "sale-minimum"` (not the module's rule, docs/sale-minimum-repayment.md): a
+   * swap deleverage's callback repays its sales at their on-chain minimum, and the solver sizes its sales on that.
+   * Default false (the module today: the keeper's fixed take).
+   */
+  saleMinimumRepayment?: boolean | undefined
 }
 
 /** What the solver decided for one sub-account. */
