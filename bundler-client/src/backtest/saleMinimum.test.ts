@@ -3,7 +3,8 @@ import { resolveBacktestConfig } from "./config.js"
 import { repayAtSaleMinimum, runBacktest, type BacktestEvent } from "./engine.js"
 import { chainPath } from "./paths.testing.js"
 import { sizeSwapDeleverage } from "../solver/swapDeleverage.js"
-import { MEDIUM_CURVE } from "../solver/testing.js"
+import { planStopExit } from "../solver/stopExit.js"
+import { MEDIUM_CURVE, TEST_COSTS, checkInputPlan, makePolicy, oneSubAccountInput } from "../solver/testing.js"
 import type { Plan, SubAccountState } from "../solver/types.js"
 
 /*
@@ -69,11 +70,33 @@ describe("sizeSwapDeleverage's repayAtMinimum", () => {
     const planned = sizeSwapDeleverage(params)
     const atMinimum = sizeSwapDeleverage({ ...params, repayAtMinimum: true })
     if ("reason" in planned || "reason" in atMinimum) throw new Error("no sale sized")
-    expect(atMinimum.repaid).toBeCloseTo(500 + atMinimum.sold * 2_500 * (1 - 0.01), 6)
+    expect(atMinimum.repaid).toBeCloseTo(500 + atMinimum.sold * 2_500 * (1 - 0.01), 3)
     // The minimum is below the planned take, so reaching the same goal sells more collateral.
     expect(atMinimum.sold).toBeGreaterThan(planned.sold)
     expect(atMinimum.healthAfter).toBeCloseTo(1.3, 3)
     expect(planned.healthAfter).toBeCloseTo(1.3, 3)
+  })
+})
+
+describe("a stop exit sized on the sale-minimum repayment", () => {
+  it("is one the exact rules accept at its sizing price: its repayment's base units are never a unit under the sale's minimum (SaleExceedsRepayment)", () => {
+    let planned = 0
+    for (let k = 0; k < 60; k++) {
+      const price = 1_000 + 37.123457 * k
+      const collateral = 10 + 0.731 * k
+      const input = oneSubAccountInput({
+        state: { id: ID, loanAsset: "USDC", collateralAsset: "ETH", loanDecimals: 6, collateralDecimals: 18, collateral, debt: (collateral * price * 0.86) / 1.1, lltv: 0.86, price },
+        policy: makePolicy({ minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7, boostAllowed: false, maxSlippageBps: 100, maxLossBps: 100, maxEpochLossBps: 400, maxAmountPerRebalance: 1e9, maxAmountPerEpoch: 1e9 }),
+        epoch: { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 },
+        risk: { sigma: 0.5 },
+        swap: MEDIUM_CURVE,
+      })
+      const plan = planStopExit({ input: input.subAccounts[0] as (typeof input.subAccounts)[number], allowed: { min: 1.3, max: 1.45 }, capLeft: 1e9, costs: TEST_COSTS, accepts: () => true, repayAtMinimum: true })
+      if (plan === undefined) continue
+      planned++
+      expect(checkInputPlan(input, plan).violations.map((v) => v.message)).toEqual([])
+    }
+    expect(planned).toBeGreaterThan(50)
   })
 })
 

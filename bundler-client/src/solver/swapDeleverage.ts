@@ -394,9 +394,12 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
   const x = params.prefunded / (1 + premiumBps / 10_000)
   if (curves.length === 0) return { reason: "no swap route quoted" }
   if (!(D > x)) return { reason: "nothing left to repay" }
-  // What-if (`repayAtMinimum`): the repayment per unit of expected output is the minimum's share of it.
+  // What-if (`repayAtMinimum`): the repayment per unit of expected output is the minimum's share of it, 1e-9 over it so
+  // the repayment's base units (rounded down) are not a unit under the module's minimum (`SaleExceedsRepayment`).
   const margin = (shortfall: number) =>
-    params.repayAtMinimum === true ? Math.max(0, 1 - (1 - params.maxSlippageBps / 10_000) / ((1 - shortfall) * (1 + premiumBps / 10_000))) : swapPlanMargin(params.maxSlippageBps, shortfall * 10_000, premiumBps)
+    params.repayAtMinimum === true
+      ? Math.max(0, 1 - ((1 - params.maxSlippageBps / 10_000) * (1 + 1e-9)) / ((1 - shortfall) * (1 + premiumBps / 10_000)))
+      : swapPlanMargin(params.maxSlippageBps, shortfall * 10_000, premiumBps)
   const caps = curves.map((curve) => maxSizeWithinSlippage(curve, usableBps))
   const extra = (params.extraRouteCost ?? 0) / P
   const average = (split: SaleSplit | undefined, c: number) => (split !== undefined && c > 0 ? split.loss / c : Math.min(...curves.map((k) => curveShortfallBps(k, 0) / 10_000)))
