@@ -314,6 +314,7 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   if (!isObject(override)) throw new BacktestConfigError("expected a JSON object")
   const config = merge(base, override, "")
   for (const key of ["tailDrop", "stopLoss", "stopLossConfirmSeconds"] as const) if ((config.policy[key] as number | null | undefined) === null) config.policy = { ...config.policy, [key]: undefined }
+  if ((config.swap.repayment as string | null | undefined) === null) config.swap = { ...config.swap, repayment: undefined }
   const problems = validatePolicy(config.policy)
   if (problems.length > 0) throw new BacktestConfigError(`policy: ${problems.join("; ")}`)
   if (config.subAccounts.length === 0) throw new BacktestConfigError("subAccounts is empty")

@@ -168,15 +168,16 @@ type Seizure = { asset: string; seized: number; repaid: number; penalty: number;
 /**
  * The what-if `swap.repayment: "sale-minimum"` (not LeverageModule's rule: docs/sale-minimum-repayment.md). Each
  * `RepayWithCallback` whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
- * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (the loan token
- * it withdraws from pools for the same sub-account) plus the block's sales at their on-chain minimum output at the
- * inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps), rounded up in base units): the amount the
- * module would compute at inclusion. A sale then lands whatever the price does between quote and inclusion as long as
- * the pool pays its on-chain minimum (else `SlippageExceeded`, as today), where a fixed repayment lands only inside a
- * window about `maxSlippageBps` wide (an oracle fall past it: the callback is short, `ActionFailed`; a rise past it:
- * `SaleExceedsRepayment`). The sales' output above their minimum stays idle in the Safe (the module's one slack).
- * Approximation: loan token the plan takes from the Safe's idle balance for the callback is not carried (the backtest's
- * traders hold none; its sales' excess is at most `maxSlippageBps` of them).
+ * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
+ * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'
+ * borrows; else the pool withdrawals for the same sub-account) plus the block's sales at their on-chain minimum output
+ * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps); on a flash-funded venue divided by
+ * 1 + the premium, which the sales pay too), rounded up in base units: the amount the module would compute at
+ * inclusion. A sale then lands whatever the price does between quote and inclusion as long as the pool pays its
+ * on-chain minimum (else `SlippageExceeded`, as today) and the repayment stays within the debt, where a fixed repayment
+ * lands only inside a window about `maxSlippageBps` wide (an oracle fall past it: the callback is short,
+ * `ActionFailed`; a rise past it: `SaleExceedsRepayment`). The sales' output above their minimum stays idle in the Safe
+ * (the module's one slack).
  *
  * @param plan - The plan as decided (floats and base units).
  * @param subs - Sub-accounts at inclusion (their `price` is the oracle's).
@@ -196,8 +197,11 @@ export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[],
       if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += b.amount * s.price * (1 - maxSlippageBps(id) / 10_000)
     }
     if (!(minimum > 0)) return a
-    const brought = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amountBase : sum), 0n)
-    const amountBase = brought + BigInt(Math.ceil(minimum * (1 + 1e-9) * 10 ** s.loanDecimals))
+    // What the plan brings besides the sales: as the solver recorded it, else the pool withdrawals for this sub-account.
+    const pools = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amount : sum), 0)
+    // A flash-funded callback (Aave) pulls the repayment plus its premium: the sales' minimum pays both.
+    const repaid = (a.brought ?? pools) + minimum / (1 + (s.flashPremiumBps ?? 0) / 10_000)
+    const amountBase = BigInt(Math.ceil(repaid * (1 + 1e-9) * 10 ** s.loanDecimals))
     return { ...a, amount: Number(amountBase) / 10 ** s.loanDecimals, amountBase }
   })
   return { ...plan, actions }

@@ -64,6 +64,17 @@ describe("repayAtSaleMinimum", () => {
   })
 })
 
+describe("repayAtSaleMinimum with what the solver recorded", () => {
+  it("carries the plan's `brought` (idle and folded repays) instead of the pool withdrawals, and on a flash-funded venue divides the minimum by 1 + the premium", () => {
+    const plan = exit(6_000, 1_000)
+    const recorded: Plan = { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, brought: 3_000 } : a)) }
+    const out = repayAtSaleMinimum(recorded, [state], () => 100).actions[1]
+    expect(Number(out?.amountBase) / 1e6).toBeCloseTo(3_000 + 4_950, 4)
+    const aave = repayAtSaleMinimum(recorded, [{ ...state, flashPremiumBps: 5 } as SubAccountState], () => 100).actions[1]
+    expect(Number(aave?.amountBase) / 1e6).toBeCloseTo(3_000 + 4_950 / 1.0005, 4)
+  })
+})
+
 describe("sizeSwapDeleverage's repayAtMinimum", () => {
   const params = { collateral: 10, debt: 22_000, price: 2_500, lltv: 0.86, collateralDecimals: 18, prefunded: 500, curves: [MEDIUM_CURVE], goal: 1.3, usableBps: 90, maxSlippageBps: 100, capLeft: 1e9 }
   it("repays what was brought plus the sales at their on-chain minimum at the sizing price (a larger sale than the planned take's for the same goal)", () => {
@@ -124,5 +135,7 @@ describe("swap.repayment in a configuration", () => {
   it("accepts planned and sale-minimum and names the field otherwise", () => {
     expect(resolveBacktestConfig({ swap: { repayment: "planned" } }).swap.repayment).toBe("planned")
     expect(() => resolveBacktestConfig({ swap: { repayment: "exact" } })).toThrow(/swap\.repayment must be "planned" or "sale-minimum", got "exact"/)
+    // null removes it (the default, "planned"), as for the optional policy fields.
+    expect(resolveBacktestConfig({ swap: { repayment: null } }).swap.repayment).toBeUndefined()
   })
 })

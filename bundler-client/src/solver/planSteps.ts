@@ -225,7 +225,10 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     return sizing
   }
   // The callback's repayment carries the folded ones: the donors' borrows taken for them pay it (PlanAction.paysFor).
-  w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid) }), t.firstMove)
+  // The what-if's `brought` (PlanAction.brought; only under `saleMinimumRepayment`): the repayment's share the sales do
+  // not pay (idle and folded repays, less the premium's share on them).
+  const brought = w.input.saleMinimumRepayment === true ? { brought: Math.max(0, prefunded) / (1 + premiumBps / 10_000) } : {}
+  w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid), ...brought }), t.firstMove)
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })
   w.push("EndCallback", i, 0)
@@ -594,6 +597,7 @@ export function finishPlan(w: WorkingPortfolio): SolverResult {
     ...(m.route !== undefined ? { route: m.route, expectedOut: m.expectedOut } : {}),
     ...(m.paysFor !== undefined && w.moves.includes(m.paysFor) ? { paysFor: w.moves.indexOf(m.paysFor) } : {}),
     ...(m.idleBase !== undefined ? { idle: m.idleBase } : {}),
+    ...(m.brought !== undefined ? { brought: m.brought } : {}),
   }))
   const gas = costs.baseGas + w.gasOf(0)
   const plan: Plan = { loanAsset: w.loanAsset, subAccounts: order.map((i) => w.sub(i).state.id), actions, gas }

@@ -331,6 +331,12 @@ export type PlanAction = {
    * repayment funded by a pool or a donor only). The send clamp passes it on as `PlanFunding.idle`. Undefined: not known.
    */
   idle?: bigint | undefined
+  /**
+   * A `RepayWithCallback`: the part of its repayment (loan units) its block's sales do not pay (the idle balance, pool
+   * withdrawals and donors' borrows it carries, less the flash premium's share on them), for the backtester's what-if
+   * `swap.repayment: "sale-minimum"` (`repayAtSaleMinimum`). Undefined: not recorded.
+   */
+  brought?: number | undefined
 }
 
 /** An ordered plan for one loan asset. */

@@ -35,10 +35,12 @@ export type Move = {
   paysFor?: Move | undefined
   /** A spend: the part the idle balance pays, base units (see `PlanAction.idle`); undefined: not known. */
   idleBase?: bigint | undefined
+  /** A `RepayWithCallback`: the part of its repayment its block's sales do not pay (see `PlanAction.brought`). */
+  brought?: number | undefined
 }
 
 /** What a swap move carries beyond its amount (see {@link Move}). */
-export type SwapMoveFields = Pick<Move, "route" | "expectedOut" | "amountBase" | "idleBase">
+export type SwapMoveFields = Pick<Move, "route" | "expectedOut" | "amountBase" | "idleBase" | "brought">
 
 /** What the solver decided about one sub-account before building anything: trigger, blocks, caps and the health to aim for. */
 export type Account = {
