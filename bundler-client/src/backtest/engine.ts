@@ -11,7 +11,7 @@ import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion,
 import { withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
-import { fillSwapActions, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { fillSwapActions, sizeSwapDeleverage, swapMinOut, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
@@ -194,7 +194,7 @@ export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[],
     let minimum = 0
     for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
       const b = plan.actions[j] as PlanAction
-      if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += b.amount * s.price * (1 - maxSlippageBps(id) / 10_000)
+      if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += swapMinOut(b, s.price, maxSlippageBps(id))
     }
     if (!(minimum > 0)) return a
     // What the plan brings besides the sales: as the solver recorded it, else the pool withdrawals for this sub-account.
@@ -771,8 +771,12 @@ class Simulation {
    *
    * @returns The plan with executed outputs, and the fees and impact paid (loan units), or the reason it reverts.
    */
-  private executeSwapActions(plan: Plan, subs: readonly SubAccountState[] = this.subs, market: (asset: string) => number = (a) => this.market(a)): { plan: Plan; fee: number; impact: number } | { reason: string } {
-    const policies = this.swapPolicies()
+  private executeSwapActions(
+    plan: Plan,
+    subs: readonly SubAccountState[] = this.subs,
+    market: (asset: string) => number = (a) => this.market(a),
+    policies: Record<string, Policy> = this.swapPolicies(),
+  ): { plan: Plan; fee: number; impact: number } | { reason: string } {
     return fillSwapActions(
       plan,
       subs,
@@ -1284,10 +1288,10 @@ class Simulation {
   private judge(planned: Plan, pre: PortfolioState, market: (asset: string) => number, now: number): { swaps: { plan: Plan; fee: number; impact: number }; hasSwap: boolean; check: ReturnType<typeof checkPlanAgainstPolicy> } | { reason: string } {
     const policies = this.swapPolicies()
     const atMinimum = this.saleMinimum ? repayAtSaleMinimum(planned, pre.subAccounts, (id) => (policies[id] as Policy).maxSlippageBps ?? 0) : planned
-    const swaps = this.executeSwapActions(atMinimum, pre.subAccounts, market)
+    const swaps = this.executeSwapActions(atMinimum, pre.subAccounts, market, policies)
     if ("reason" in swaps) return swaps
     const hasSwap = swaps.fee + swaps.impact > 0 || swaps.plan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")
-    return { swaps, hasSwap, check: checkPlanAgainstPolicy({ plan: swaps.plan, pre, policies: hasSwap ? this.swapPolicies() : this.policies, epochs: this.epochs, now }) }
+    return { swaps, hasSwap, check: checkPlanAgainstPolicy({ plan: swaps.plan, pre, policies: hasSwap ? policies : this.policies, epochs: this.epochs, now }) }
   }
 
   private jumping(s: SubAccountState): boolean {

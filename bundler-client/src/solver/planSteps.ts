@@ -227,7 +227,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
   // The callback's repayment carries the folded ones: the donors' borrows taken for them pay it (PlanAction.paysFor).
   // The what-if's `brought` (PlanAction.brought; only under `saleMinimumRepayment`): the repayment's share the sales do
   // not pay (idle and folded repays, less the premium's share on them).
-  const brought = w.input.saleMinimumRepayment === true ? { brought: Math.max(0, prefunded) / (1 + premiumBps / 10_000) } : {}
+  const brought = w.input.saleMinimumRepayment === true ? { brought: sizing.brought } : {}
   w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid), ...brought }), t.firstMove)
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })

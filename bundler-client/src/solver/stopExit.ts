@@ -97,7 +97,7 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
   const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
   const actions: Plan["actions"] = [
     ...(prefund === undefined ? [] : [{ ...action("WithdrawFromPool", prefund.amount, s.loanAsset, prefund.decimals), pool: prefund.pool, amountBase: toBaseUnits(prefund.amount, prefund.decimals) }]),
-    { ...action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals), ...(params.repayAtMinimum === true ? { brought: (prefund?.amount ?? 0) / (1 + premiumBps / 10_000) } : {}) },
+    { ...action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals), ...(params.repayAtMinimum === true ? { brought: sizing.brought } : {}) },
     { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
     ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
     action("EndCallback", 0, s.loanAsset, s.loanDecimals),

@@ -158,6 +158,19 @@ export type SwapFill = { out: number; fee: number; impact: number }
  * @param fill - The fill of one swap action on its sub-account at inclusion; undefined keeps the action's quote.
  * @returns The plan with the filled outputs and the fee and impact paid (loan units, summed), or the reason it reverts.
  */
+/**
+ * A swap's on-chain minimum output (the module's `_swapMinOut` in floats): its oracle value less `maxSlippageBps`, in
+ * the output token (a sale's in the loan token, a purchase's in the collateral token).
+ *
+ * @param action - A `SellCollateral` (amount in collateral) or `BuyCollateral` (amount in the loan token).
+ * @param price - Oracle price, loan units per collateral unit.
+ * @param maxSlippageBps - The policy's bound, bps.
+ * @returns Output-token units.
+ */
+export function swapMinOut(action: Pick<PlanAction, "kind" | "amount">, price: number, maxSlippageBps: number): number {
+  return (action.kind === "SellCollateral" ? action.amount * price : action.amount / price) * (1 - maxSlippageBps / 10_000)
+}
+
 export function fillSwapActions(
   plan: Plan,
   subs: readonly SubAccountState[],
@@ -179,8 +192,7 @@ export function fillSwapActions(
       actions.push(a)
       continue
     }
-    const sell = a.kind === "SellCollateral"
-    const minOut = (sell ? a.amount * s.price : a.amount / s.price) * (1 - maxSlippageBps(id) / 10_000)
+    const minOut = swapMinOut(a, s.price, maxSlippageBps(id))
     if (q.out < minOut) return { reason: `action ${index} (${a.kind}) pays ${q.out}, below its minimum ${minOut} (SlippageExceeded)` }
     fee += q.fee
     impact += q.impact
@@ -368,6 +380,11 @@ export type SwapDeleverageSizing = {
   repaid: number
   /** The flash premium on `repaid` (loan units; 0 without one): lost, paid to the venue's suppliers with the repayment. */
   premium: number
+  /**
+   * The repayment's part the sales do not pay: `prefunded` less the flash premium's share on it, prefunded / (1 + p)
+   * (what the what-if `repayAtMinimum` records as `PlanAction.brought`).
+   */
+  brought: number
   /** Health after the repayment and the withdrawal. */
   healthAfter: number
   /** Fee and impact at oracle prices plus the premium (loan units), and the fee and impact's share of the sale's value (bps). */
@@ -472,6 +489,7 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
     soldBase: sales.reduce((a, b) => a + b.amountBase, 0n),
     repaid,
     premium,
+    brought: x,
     healthAfter: after > 0 ? ((C - sold) * P * lltv) / after : Number.POSITIVE_INFINITY,
     loss: loss + premium,
     shortfallBps: (loss / (sold * P)) * 10_000,
