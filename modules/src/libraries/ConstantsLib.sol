@@ -31,6 +31,12 @@ library ConstantsLib {
     uint256 internal constant MAX_ACTIONS = 32;
     /// @dev Number of `ActionKind` values (kinds are 0 .. ACTION_KINDS - 1).
     uint256 internal constant ACTION_KINDS = 11;
+    /// @dev The repayment mode word a `RepayWithCallback` may carry in its `pool` field (any other non-zero word is
+    /// refused): the callback repays its `amount` plus the on-chain minimum outputs of the `SellCollateral` actions of
+    /// its own sub-account inside its block (each the sale's value at the oracle price loaded at inclusion less
+    /// maxSlippageBps, rounded up), so the repayment follows the price at inclusion instead of the keeper's quote
+    /// (docs/sale-minimum-repayment.md). Base units of the loan token; 0 (the default word) repays `amount` exactly.
+    uint256 internal constant REPAY_PLUS_SALE_MINIMUMS = 1;
     /// @dev Largest maxSlippageBps a policy may set (10%).
     uint256 internal constant MAX_SLIPPAGE_BPS = 1_000;
     /// @dev Most ERC-4626 pools one policy may allow.

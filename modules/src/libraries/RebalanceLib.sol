@@ -577,7 +577,7 @@ library RebalanceLib {
                 if (_field(actions, j, SUB) != k) continue;
                 // Gas (issue 15): the kind as its number (PlanLib checked it below ACTION_KINDS).
                 uint256 kind = _field(actions, j, KIND);
-                uint256 amount = _field(actions, j, AMOUNT);
+                uint256 amount = _amountOf(runs, actions, j, kind);
                 if ((1 << kind) & REPAY_KINDS != 0) {
                     tally[0] -= Math.min(amount, tally[0]);
                 } else if (kind == uint256(ActionKind.Borrow)) {
@@ -635,7 +635,7 @@ library RebalanceLib {
         uint256 kind = _field(actions, index, KIND);
         uint256 sub = _field(actions, index, SUB);
         Run memory run = runs[sub];
-        if (_field(actions, index, AMOUNT) == 0) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
+        if (_amountOf(runs, actions, index, kind) == 0) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
         address pool = address(uint160(_field(actions, index, POOL)));
         if (kind < 2) { // a pool kind (`_isPoolKind`)
             if (!s.allowedPools[run.id][safe][pool]) revert ILeverageModule.PoolNotAllowed(run.id, pool);
@@ -653,7 +653,13 @@ library RebalanceLib {
             }
             return SWAP_ACTION;
         }
-        if (pool != address(0)) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
+        // A venue action's `pool` is zero, but a RepayWithCallback's may carry the repayment mode word
+        // (ConstantsLib.REPAY_PLUS_SALE_MINIMUMS, `_amountOf`).
+        if (
+            pool != address(0)
+                && (kind != uint256(ActionKind.RepayWithCallback)
+                    || uint160(pool) != ConstantsLib.REPAY_PLUS_SALE_MINIMUMS)
+        ) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
         // A deleverage-only policy withdraws collateral only inside its own repay callback: a swap deleverage, whose
         // health may not decrease (post-conditions).
         if (
@@ -690,6 +696,32 @@ library RebalanceLib {
     function _field(Action[] calldata actions, uint256 j, uint256 field) private pure returns (uint256 word) {
         assembly ("memory-safe") {
             word := calldataload(add(actions.offset, add(shl(7, j), shl(5, field))))
+        }
+    }
+
+    /// @dev What action j (of kind `kind`) moves, base units: its `amount`, except a RepayWithCallback carrying the
+    /// repayment mode word ConstantsLib.REPAY_PLUS_SALE_MINIMUMS in `pool`, which repays its `amount` plus the on-chain
+    /// minimum output (`_swapMinOut`, at the oracle price loaded at inclusion) of each SellCollateral of its own
+    /// sub-account inside its block. Every reader of a repayment (the amount check, `_checkSwapsServeOwnPosition`,
+    /// `_flowTally`, the venue call) reads it here, so the plan is judged and run exactly as the same plan with that sum
+    /// written as its amount: a keeper could always have sent that plan, the mode only fixes the sum at inclusion
+    /// instead of at the keeper's quote (docs/sale-minimum-repayment.md). PlanLib closed every callback, so the walk
+    /// ends inside the plan; a sum past 2^256 reverts (Panic 0x11).
+    function _amountOf(Run[] memory runs, Action[] calldata actions, uint256 j, uint256 kind)
+        private
+        pure
+        returns (uint256 amount)
+    {
+        amount = _field(actions, j, AMOUNT);
+        if (
+            kind != uint256(ActionKind.RepayWithCallback)
+                || _field(actions, j, POOL) != ConstantsLib.REPAY_PLUS_SALE_MINIMUMS
+        ) return amount;
+        uint256 sub = _field(actions, j, SUB);
+        for (uint256 k = j + 1; (kind = _field(actions, k, KIND)) != uint256(ActionKind.EndCallback); ++k) {
+            if (kind == uint256(ActionKind.SellCollateral) && _field(actions, k, SUB) == sub) {
+                amount += _swapMinOut(runs[sub], true, _field(actions, k, AMOUNT));
+            }
         }
     }
 
@@ -750,13 +782,18 @@ library RebalanceLib {
         private
         returns (uint256 next)
     {
-        Action calldata opener = actions[index];
-        Run memory run = runs[opener.subAccount];
-        bool repay = opener.kind == ActionKind.RepayWithCallback;
+        uint256 kind = _field(actions, index, KIND);
+        Run memory run = runs[_field(actions, index, SUB)];
+        uint256 amount = _amountOf(runs, actions, index, kind);
         bytes memory data;
-        (data, next) = _callbackData(runs, actions, index, repay ? run.state.loanToken : run.state.collateralToken);
+        (data, next) = _callbackData(
+            runs,
+            actions,
+            index,
+            kind == uint256(ActionKind.RepayWithCallback) ? run.state.loanToken : run.state.collateralToken
+        );
         (VenueCall memory venueCall, bytes4 selector) =
-            run.adapter.encodeWithCallback(uint8(opener.kind), run.market, opener.amount, safe, data);
+            run.adapter.encodeWithCallback(uint8(kind), run.market, amount, safe, data);
         _arm(venueCall.target, keccak256(abi.encodePacked(selector, data)));
         _call(safe, index, venueCall.target, venueCall.data);
         if (_tload(CALLBACK_HASH_SLOT) != 0) revert ILeverageModule.CallbackNotReceived(index);
@@ -1162,7 +1199,7 @@ library RebalanceLib {
         // sub-account, -756 for 3.
         for (uint256 j; j < actions.length; ++j) {
             uint256 kind = _field(actions, j, KIND);
-            uint256 amount = _field(actions, j, AMOUNT);
+            uint256 amount = _amountOf(runs, actions, j, kind);
             uint256 at; // 5 x slot[j]: flows' index of its asset slot's first entry
             assembly ("memory-safe") {
                 at := mul(5, mload(add(slot, shl(5, add(j, 1)))))
