@@ -20,6 +20,7 @@ import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {SwapRequest} from "../../src/interfaces/ISwapAdapter.sol";
 import {RebalanceLib} from "../../src/libraries/RebalanceLib.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 
 /// @notice A hostile pool for the differential: an OpenZeppelin ERC-4626 vault whose `asset()` can be switched after a
 /// policy allowed it (the module then meets a pool asset that is neither the loan nor a listed collateral token).
@@ -415,6 +416,12 @@ contract RulesDifferentialTest is SwapBase {
             plan = planOf(wethId, _one(action(ActionKind.SupplyCollateral, 0, address(0), c)));
         } else if (shape == SWAP_DELEVERAGE) {
             (plan,,) = swapDeleverage(h);
+            // Issue 13: half of them in the sale-minimum repayment mode, bringing a random part of the quoted output
+            // besides the sale's minimum (so some land, some repay past the zone or short of it).
+            if (_chance(50)) {
+                plan.actions[0].pool = address(uint160(ConstantsLib.REPAY_PLUS_SALE_MINIMUMS));
+                plan.actions[0].amount = _below(plan.actions[0].amount / 100 + 1);
+            }
         } else if (shape == PARKED_BOOST) {
             uint256 b = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), LLTV, h) - s.debt;
             plan = plan1(wethId, action(ActionKind.Borrow, 0, address(0), b), action(ActionKind.DepositToPool, 0, address(usdcVault), b));
@@ -1308,7 +1315,10 @@ contract RulesDifferentialTest is SwapBase {
             uint256 open = _below(m - 2);
             uint256 close = open + 2 + _below(m - open - 2);
             plan.actions[open].kind = _chance(70) ? ActionKind.RepayWithCallback : ActionKind.SupplyCollateralWithCallback;
-            plan.actions[open].pool = address(0);
+            // Issue 13: a repay callback sometimes carries the sale-minimum repayment mode word.
+            plan.actions[open].pool = plan.actions[open].kind == ActionKind.RepayWithCallback && _chance(30)
+                ? address(uint160(ConstantsLib.REPAY_PLUS_SALE_MINIMUMS))
+                : address(0);
             plan.actions[close] = action(ActionKind.EndCallback, plan.actions[open].subAccount, address(0), _chance(95) ? 0 : 1);
         }
     }
@@ -1337,6 +1347,7 @@ contract RulesDifferentialTest is SwapBase {
             a.amount = _chance(15) ? state.debt + _below(2 * debtish) : _amount(debtish / 2); // repay past the debt
         }
         if (_chance(3)) a.pool = address(usdcVault); // a venue action naming a pool
+        else if (_chance(2)) a.pool = address(uint160(ConstantsLib.REPAY_PLUS_SALE_MINIMUMS)); // the mode word anywhere
     }
 
     /// @dev A random amount up to about `scale`: sometimes 0, sometimes dust.

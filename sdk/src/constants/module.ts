@@ -18,6 +18,8 @@ export const MAX_SUB_ACCOUNTS = 8n
 export const MAX_ACTIONS = 32n
 /** Number of `ActionKind` values (kinds are 0 .. ACTION_KINDS - 1). */
 export const ACTION_KINDS = 11n
+/** The repayment mode word a `RepayWithCallback` may carry in its `pool` field (any other non-zero word is refused): the callback repays its `amount` plus the on-chain minimum outputs of the `SellCollateral` actions of its own sub-account inside its block (each the sale's value at the oracle price loaded at inclusion less maxSlippageBps, rounded up), so the repayment follows the price at inclusion instead of the keeper's quote (docs/sale-minimum-repayment.md). Base units of the loan token; 0 (the default word) repays `amount` exactly. */
+export const REPAY_PLUS_SALE_MINIMUMS = 1n
 /** Largest maxSlippageBps a policy may set (10%). */
 export const MAX_SLIPPAGE_BPS = 1000n
 /** Most ERC-4626 pools one policy may allow. */

@@ -19,6 +19,7 @@ import {
   PPB_PER_BPS,
   PRICE_SCALE,
   WAD,
+  REPAY_PLUS_SALE_MINIMUMS,
 } from "../constants/module.js"
 import { type ActionKind, actionKinds } from "../types/leverage.js"
 
@@ -1207,7 +1208,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   const { plan, timestamp } = params
   const malformed = malformedReason(plan)
   if (malformed !== 0) revert("MalformedPlan", BigInt(malformed))
-  const actions = plan.actions.map((a) => ({ ...a, kind: kindName(a.kind), pool: a.pool ?? ZERO }))
+  const written = plan.actions.map((a) => ({ ...a, kind: kindName(a.kind), pool: a.pool ?? ZERO }))
 
   /* LOAD */
   const runs: Run[] = []
@@ -1238,6 +1239,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
+  // RebalanceLib `_amountOf` (issue 13): every reader below sees a RepayWithCallback in the sale-minimum repayment mode
+  // as the same plan with its repayment written out (amount plus its block's sale minimums at the loaded oracle).
+  const actions = written.map((a, i) => ({ ...a, amount: repaymentOf(written, i, runs) }))
 
   /* VET */
   let acted = 0n
@@ -1265,6 +1269,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // order: the inflow tally runs after this loop.
     if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") r.boost = false
     if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+    if (action.amount > MAX_UINT256) throw new Error(`checkRebalanceRules: action ${i}'s repayment passes 2^256 (the module reverts with Panic 0x11)`)
     let role: "pool" | "venue" | "swap"
     if (isPool(kind)) {
       if (!policy.pools.some((p) => same(p, action.pool))) revert("PoolNotAllowed", r.id, action.pool)
@@ -1274,7 +1279,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
       role = "swap"
     } else {
-      if (!same(action.pool, ZERO)) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      // A venue action's pool is zero; a RepayWithCallback's may carry the repayment mode word (`repaymentOf`).
+      if (!same(action.pool, ZERO) && !(kind === "RepayWithCallback" && BigInt(action.pool) === REPAY_PLUS_SALE_MINIMUMS))
+        revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
       const swapDeleverage = kind === "WithdrawCollateral" && repayCallbackOf === action.subAccount + 1
       if (!boostAllowed && (kind === "Borrow" || (kind === "WithdrawCollateral" && !swapDeleverage)))
         revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
@@ -1789,6 +1796,31 @@ function inflowTally(
     }
   })
   return flows
+}
+
+/**
+ * RebalanceLib `_amountOf`: what action `i` moves, base units. Its `amount`, except a `RepayWithCallback` whose `pool`
+ * carries the repayment mode word {@link REPAY_PLUS_SALE_MINIMUMS} (issue 13, docs/sale-minimum-repayment.md): it
+ * repays its `amount` plus the on-chain minimum output ({@link minAmountOut} at the sub-account's loaded oracle price
+ * and maxSlippageBps) of each `SellCollateral` of its own sub-account inside its block (up to the `EndCallback`). The
+ * plan is then judged and run as the same plan with that sum written as the amount. Callers checked the plan is well
+ * formed (every callback closed).
+ */
+export function repaymentOf(
+  actions: readonly { kind: ActionKind; subAccount: number; pool: string; amount: bigint }[],
+  i: number,
+  runs: readonly { state: Pick<RuleMarketState, "price">; policy: Pick<RulePolicy, "maxSlippageBps"> }[],
+): bigint {
+  const action = actions[i] as (typeof actions)[number]
+  if (action.kind !== "RepayWithCallback" || BigInt(action.pool) !== REPAY_PLUS_SALE_MINIMUMS) return action.amount
+  const r = runs[action.subAccount] as (typeof runs)[number]
+  let amount = action.amount
+  for (let k = i + 1; (actions[k] as (typeof actions)[number]).kind !== "EndCallback"; k++) {
+    const inner = actions[k] as (typeof actions)[number]
+    if (inner.kind === "SellCollateral" && inner.subAccount === action.subAccount)
+      amount += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, true, inner.amount)
+  }
+  return amount
 }
 
 /** RebalanceLib `Run.repayable`: min(debt, the adapter's maxRepayable), what the plan's repayments can clear in all. */
