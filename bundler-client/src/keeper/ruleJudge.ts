@@ -1,6 +1,7 @@
 import { type Address, type Hex, isAddressEqual, zeroAddress } from "viem"
 import { type CheckRebalanceRulesParameters, type RulePool, type RuleSubAccount, checkRebalanceRules, checkRebalanceRulesFeeLenient } from "@levpilot/sdk/rules"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { saleMinimumRepaymentWord } from "@levpilot/sdk/utils"
 import type { ChainBounds, RuleJudge } from "./chainBounds.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 
@@ -68,7 +69,7 @@ export function snapshotRuleJudge(
       pools.push({ address: address as Address, asset: p.asset, totalAssets: p.totalAssets, totalSupply: p.totalSupply, shares: p.shares, entryFeeBps: p.entryFeeBps, exitFeeBps: p.exitFeeBps })
     }
     const input: CheckRebalanceRulesParameters = {
-      plan: { subAccounts: plan.subAccounts, actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: a.pool, amount: a.amount })) },
+      plan: { subAccounts: plan.subAccounts, actions: plan.actions.map((a) => ({ kind: a.kind, subAccount: a.subAccount, pool: "repayment" in a && a.repayment === "sale-minimum" ? saleMinimumRepaymentWord : a.pool, amount: a.amount })) },
       subAccounts,
       pools,
       balances: bounds.balances,

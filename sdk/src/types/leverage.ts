@@ -56,7 +56,20 @@ export type VenueActionKind = Exclude<ActionKind, PoolActionKind | SwapActionKin
  */
 export type PlanAction =
   | { kind: PoolActionKind; subAccount: number; pool: Address; amount: bigint }
-  | { kind: VenueActionKind; subAccount: number; pool?: undefined; amount: bigint }
+  | {
+      kind: VenueActionKind
+      subAccount: number
+      pool?: undefined
+      amount: bigint
+      /**
+       * A `RepayWithCallback` only (issue 13): `"sale-minimum"` makes the module repay `amount` plus the on-chain minimum
+       * output of each `SellCollateral` of the same sub-account inside the block, computed from the oracle at inclusion
+       * (the ABI carries it as the word `REPAY_PLUS_SALE_MINIMUMS` in `pool`); `amount` is then only what the plan
+       * brings besides its sales (idle loan token, pool withdrawals, donors' borrows; may be 0). `"amount"` or absent:
+       * the callback repays `amount` exactly.
+       */
+      repayment?: "amount" | "sale-minimum" | undefined
+    }
   | { kind: SwapActionKind; subAccount: number; route: Hex; pool?: undefined; amount: bigint }
   | { kind: "EndCallback"; subAccount: number; pool?: undefined; amount: 0n }
 

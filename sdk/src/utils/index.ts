@@ -14,6 +14,8 @@ export {
   isPoolAction,
   isSwapAction,
   routeToPoolField,
+  saleMinimumRepaymentWord,
+  poolFieldOf,
   assertPlanShape,
   toPlanStruct,
   type EncodeRebalanceCallDataParameters,

@@ -8,8 +8,9 @@ import {
   MALFORMED_NESTED_CALLBACK,
   MALFORMED_UNCLOSED_CALLBACK,
   MALFORMED_UNOPENED_CALLBACK,
+  REPAY_PLUS_SALE_MINIMUMS,
 } from "../constants/module.js"
-import { type CallbackActionKind, type Plan, type PoolActionKind, type SwapActionKind, actionKinds } from "../types/leverage.js"
+import { type CallbackActionKind, type Plan, type PlanAction, type PoolActionKind, type SwapActionKind, actionKinds } from "../types/leverage.js"
 
 /**
  * Sub-account id of (adapter, market): keccak256(abi.encode(adapter, market)), as the module computes it.
@@ -60,6 +61,21 @@ export function routeToPoolField(route: Hex): Address {
   return `0x${word.toString(16).padStart(40, "0")}`
 }
 
+/** The `pool` word of a `RepayWithCallback` in the sale-minimum repayment mode (`repayment: "sale-minimum"`). */
+export const saleMinimumRepaymentWord: Address = `0x${REPAY_PLUS_SALE_MINIMUMS.toString(16).padStart(40, "0")}`
+
+/**
+ * The ABI `pool` field of an action: a pool action's pool, a swap's route word, a sale-minimum `RepayWithCallback`'s
+ * mode word ({@link saleMinimumRepaymentWord}), else zero.
+ *
+ * @throws {MalformedPlanError} reason MALFORMED_DIRTY_POOL when a route does not fit 160 bits.
+ */
+export function poolFieldOf(action: PlanAction): Address {
+  if ("route" in action && action.route !== undefined) return routeToPoolField(action.route)
+  if ("repayment" in action && action.repayment === "sale-minimum") return saleMinimumRepaymentWord
+  return action.pool ?? zeroAddress
+}
+
 /**
  * Checks what the module checks about a plan's shape before any state is read: 1 to 8 unique sub-accounts,
  * 1 to 32 actions with in-range indices, non-zero amounts (zero on `EndCallback`), a pool on pool actions only, a
@@ -92,7 +108,19 @@ export function assertPlanShape(plan: Plan): void {
         throw new ActionNotAllowedError({ index, kind: "EndCallback", reason: "EndCallback carries no amount and no pool." })
       return
     }
-    if (action.amount <= 0n) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The amount must be greater than zero." })
+    const saleMinimum = "repayment" in action && action.repayment === "sale-minimum"
+    if (saleMinimum && action.kind !== "RepayWithCallback")
+      throw new ActionNotAllowedError({ index, kind: action.kind, reason: 'Only a RepayWithCallback takes repayment "sale-minimum".' })
+    // A sale-minimum repayment may carry 0 when its block sells collateral of its sub-account (the module adds the sales' minimum).
+    const sells = (j: number): boolean => {
+      for (let k = j + 1; k < plan.actions.length && plan.actions[k]?.kind !== "EndCallback"; k++) {
+        const inner = plan.actions[k] as PlanAction
+        if (inner.kind === "SellCollateral" && inner.subAccount === action.subAccount) return true
+      }
+      return false
+    }
+    if (action.amount < 0n || (action.amount === 0n && !(saleMinimum && sells(index))))
+      throw new ActionNotAllowedError({ index, kind: action.kind, reason: "The amount must be greater than zero." })
     if (action.kind === "SellCollateral" || action.kind === "BuyCollateral") {
       if (!action.route || BigInt(action.route) === 0n) throw new ActionNotAllowedError({ index, kind: action.kind, reason: "Swaps must name a route." })
       routeToPoolField(action.route)
@@ -116,7 +144,7 @@ export function toPlanStruct(plan: Plan) {
     actions: plan.actions.map((action) => ({
       kind: actionKinds.indexOf(action.kind),
       subAccount: action.subAccount,
-      pool: "route" in action && action.route !== undefined ? routeToPoolField(action.route) : (action.pool ?? zeroAddress),
+      pool: poolFieldOf(action),
       amount: action.amount,
     })),
   }
