@@ -237,6 +237,7 @@ console.log("")
 const swapRows = [
   ["swap deleverage, first keeper op (health 1.02 -> 1.40)", swap.keeperLane, centiBps(swap.valueLossCentiBpsOfSwap)],
   ["swap deleverage, later keeper op (1.15 -> 1.40)", swap.keeperLaneLater, ""],
+  ["swap deleverage, first, sale-minimum repayment (issue 13)", swap.keeperLaneSaleMinimum, ""],
   ["boost: borrow + swap + supply (1.80 -> 1.40)", boost.keeperLane, centiBps(boost.valueLossCentiBpsOfSwap)],
 ]
 const swapHeader = ["swap scenario (keeper lane, one UserOperation)", "gas", "value lost / swap"]
@@ -555,7 +556,9 @@ const report = {
     method:
       "one keeper UserOperation through handleOps, every touched contract cooled (vm.cool) but the linked RebalanceLib: " +
       "RepayWithCallback { WithdrawCollateral, SellCollateral (Uniswap v3 0.05%, 20M USDC spread depth) } EndCallback, " +
-      "10 WETH / 18,000 USDC from health 1.02 to 1.40 with no idle USDC; the Safe pays its own prefund",
+      "10 WETH / 18,000 USDC from health 1.02 to 1.40 with no idle USDC; the Safe pays its own prefund; " +
+      "keeperLaneSaleMinimum: the same first rescue from the same state with the RepayWithCallback in the sale-minimum " +
+      "repayment mode (amount 0, pool word REPAY_PLUS_SALE_MINIMUMS: the module adds the sale's on-chain minimum)",
     targetGas: swapTarget,
     ...swap,
   },

@@ -27,9 +27,10 @@ export type SwapConfig = {
   maxSlippageBps: number
   /**
    * What a swap deleverage's callback repays: "planned" (default, the module today: the fixed amount the keeper quoted,
-   * landing only inside a window about maxSlippageBps wide around the quoted price) or "sale-minimum" (a what-if, not
-   * the module's rule: the sales' on-chain minimum output at the inclusion oracle plus what the plan brings besides
-   * them; `repayAtSaleMinimum` in engine.ts, docs/sale-minimum-repayment.md).
+   * landing only inside a window about maxSlippageBps wide around the quoted price) or "sale-minimum" (the module's
+   * opt-in sale-minimum repayment mode, which the keeper does not send yet: the sales' on-chain minimum output at the
+   * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum` in engine.ts,
+   * docs/sale-minimum-repayment.md).
    */
   repayment?: "planned" | "sale-minimum" | undefined
 }

@@ -166,7 +166,9 @@ type Oracle = { price: number; updated: number }
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 /**
- * The what-if `swap.repayment: "sale-minimum"` (not LeverageModule's rule: docs/sale-minimum-repayment.md). Each
+ * The what-if `swap.repayment: "sale-minimum"` (LeverageModule's opt-in sale-minimum repayment mode, which the keeper
+ * does not send yet; on a flash-funded venue the module adds the minimum whole and the premium comes out of what the
+ * plan brings, where this divides the minimum by 1 + the premium: docs/sale-minimum-repayment.md). Each
  * `RepayWithCallback` whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
  * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
  * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'

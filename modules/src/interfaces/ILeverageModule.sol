@@ -150,7 +150,10 @@ enum ActionKind {
 }
 
 /// @notice One step of a plan. `subAccount` indexes `Plan.subAccounts`; `pool` is set only for pool actions (and
-/// holds the route word of a swap); an `EndCallback` has zero `pool` and `amount`.
+/// holds the route word of a swap, and may hold a `RepayWithCallback`'s repayment mode word: with
+/// ConstantsLib.REPAY_PLUS_SALE_MINIMUMS the callback repays `amount` plus the on-chain minimum output of its block's
+/// SellCollateral actions of the same sub-account at the oracle loaded at inclusion); an `EndCallback` has zero `pool`
+/// and `amount`.
 struct Action {
     ActionKind kind;
     uint8 subAccount;

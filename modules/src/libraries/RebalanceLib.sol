@@ -577,7 +577,8 @@ library RebalanceLib {
                 if (_field(actions, j, SUB) != k) continue;
                 // Gas (issue 15): the kind as its number (PlanLib checked it below ACTION_KINDS).
                 uint256 kind = _field(actions, j, KIND);
-                uint256 amount = _amountOf(runs, actions, j, kind);
+                uint256 amount =
+                    kind == uint256(ActionKind.RepayWithCallback) ? _repaymentOf(runs, actions, j) : _field(actions, j, AMOUNT);
                 if ((1 << kind) & REPAY_KINDS != 0) {
                     tally[0] -= Math.min(amount, tally[0]);
                 } else if (kind == uint256(ActionKind.Borrow)) {
@@ -635,7 +636,11 @@ library RebalanceLib {
         uint256 kind = _field(actions, index, KIND);
         uint256 sub = _field(actions, index, SUB);
         Run memory run = runs[sub];
-        if (_amountOf(runs, actions, index, kind) == 0) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
+        // A zero amount is refused, but a RepayWithCallback's repayment may add its sales' minimum (`_repaymentOf`).
+        if (
+            _field(actions, index, AMOUNT) == 0
+                && (kind != uint256(ActionKind.RepayWithCallback) || _repaymentOf(runs, actions, index) == 0)
+        ) revert ILeverageModule.ActionNotAllowed(index, ActionKind(kind));
         address pool = address(uint160(_field(actions, index, POOL)));
         if (kind < 2) { // a pool kind (`_isPoolKind`)
             if (!s.allowedPools[run.id][safe][pool]) revert ILeverageModule.PoolNotAllowed(run.id, pool);
@@ -654,7 +659,7 @@ library RebalanceLib {
             return SWAP_ACTION;
         }
         // A venue action's `pool` is zero, but a RepayWithCallback's may carry the repayment mode word
-        // (ConstantsLib.REPAY_PLUS_SALE_MINIMUMS, `_amountOf`).
+        // (ConstantsLib.REPAY_PLUS_SALE_MINIMUMS, `_repaymentOf`).
         if (
             pool != address(0)
                 && (kind != uint256(ActionKind.RepayWithCallback)
@@ -699,32 +704,26 @@ library RebalanceLib {
         }
     }
 
-    /// @dev What action j (of kind `kind`) moves, base units: its `amount`, except a RepayWithCallback carrying the
-    /// repayment mode word ConstantsLib.REPAY_PLUS_SALE_MINIMUMS in `pool`, which repays its `amount` plus the on-chain
-    /// minimum output (`_swapMinOut`, at the oracle price loaded at inclusion) of each SellCollateral of its own
-    /// sub-account inside its block. Every reader of a repayment (the amount check, `_checkSwapsServeOwnPosition`,
-    /// `_flowTally`, the venue call) reads it here, so the plan is judged and run exactly as the same plan with that sum
-    /// written as its amount: a keeper could always have sent that plan, the mode only fixes the sum at inclusion
-    /// instead of at the keeper's quote (docs/sale-minimum-repayment.md). PlanLib closed every callback, so the walk
-    /// ends inside the plan; a sum past 2^256 reverts (Panic 0x11).
-    function _amountOf(Run[] memory runs, Action[] calldata actions, uint256 j, uint256 kind)
-        private
-        pure
-        returns (uint256 amount)
-    {
+    /// @dev What RepayWithCallback j repays, base units: its `amount`, or, when it carries the repayment mode word
+    /// ConstantsLib.REPAY_PLUS_SALE_MINIMUMS in `pool`, its `amount` plus the on-chain minimum output (`_swapMinOut`, at
+    /// the oracle price loaded at inclusion) of each SellCollateral of its own sub-account inside its block. Every reader
+    /// of a repayment (the amount check, `_checkSwapsServeOwnPosition`, `_flowTally`, the venue's callback call) reads a
+    /// RepayWithCallback's amount here, so the plan is judged and run exactly as the same plan with that sum written as
+    /// its amount: a keeper could always have sent that plan, the mode only fixes the sum at inclusion instead of at the
+    /// keeper's quote (docs/sale-minimum-repayment.md). Gas (issue 15): callers read other kinds' amounts with `_field`
+    /// directly (through this function every action cost about 100 gas more: +408 for the bench's 1 sub-account).
+    /// PlanLib closed every callback, so the walk ends inside the plan; a sum past 2^256 reverts (Panic 0x11).
+    function _repaymentOf(Run[] memory runs, Action[] calldata actions, uint256 j) private pure returns (uint256 amount) {
         amount = _field(actions, j, AMOUNT);
-        if (
-            kind != uint256(ActionKind.RepayWithCallback)
-                || _field(actions, j, POOL) != ConstantsLib.REPAY_PLUS_SALE_MINIMUMS
-        ) return amount;
+        if (_field(actions, j, POOL) != ConstantsLib.REPAY_PLUS_SALE_MINIMUMS) return amount;
         uint256 sub = _field(actions, j, SUB);
+        uint256 kind;
         for (uint256 k = j + 1; (kind = _field(actions, k, KIND)) != uint256(ActionKind.EndCallback); ++k) {
             if (kind == uint256(ActionKind.SellCollateral) && _field(actions, k, SUB) == sub) {
                 amount += _swapMinOut(runs[sub], true, _field(actions, k, AMOUNT));
             }
         }
     }
-
 
     /* RUN */
 
@@ -784,7 +783,8 @@ library RebalanceLib {
     {
         uint256 kind = _field(actions, index, KIND);
         Run memory run = runs[_field(actions, index, SUB)];
-        uint256 amount = _amountOf(runs, actions, index, kind);
+        uint256 amount =
+            kind == uint256(ActionKind.RepayWithCallback) ? _repaymentOf(runs, actions, index) : _field(actions, index, AMOUNT);
         bytes memory data;
         (data, next) = _callbackData(
             runs,
@@ -1199,7 +1199,8 @@ library RebalanceLib {
         // sub-account, -756 for 3.
         for (uint256 j; j < actions.length; ++j) {
             uint256 kind = _field(actions, j, KIND);
-            uint256 amount = _amountOf(runs, actions, j, kind);
+            uint256 amount =
+                kind == uint256(ActionKind.RepayWithCallback) ? _repaymentOf(runs, actions, j) : _field(actions, j, AMOUNT);
             uint256 at; // 5 x slot[j]: flows' index of its asset slot's first entry
             assembly ("memory-safe") {
                 at := mul(5, mload(add(slot, shl(5, add(j, 1)))))

@@ -5,6 +5,7 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SwapBase} from "../utils/SwapBase.sol";
 import {Plan} from "../../src/interfaces/ILeverageModule.sol";
+import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 
 /// @notice Gas of a swap deleverage (Morpho repay callback + withdraw + Uniswap v3 swap + settle, no idle loan token)
 /// and of a one-pass boost (borrow + swap + supply), each one keeper UserOperation through EntryPoint.handleOps with
@@ -43,6 +44,7 @@ contract SwapGasBenchTest is SwapBase {
     }
 
     function test_Gas_SwapDeleverageKeeperLane() public {
+        uint256 start = vm.snapshotState();
         (Plan memory plan, uint256 sold, uint256 repaid) = swapDeleverage(1.4e18);
         int256 valueBefore = safeValue(wethVault);
         uint256 first = _measure(keeperOp(safe, keeper, plan, keeperKey));
@@ -56,7 +58,18 @@ contract SwapGasBenchTest is SwapBase {
         uint256 later = _measure(keeperOp(safe, keeper, plan, keeperKey));
         assertApproxEqAbs(healthOf(safe, wethMarket), 1.4e18, 0.002e18, "deleveraged again");
 
+        // The same first rescue with the sale-minimum repayment (issue 13: RepayWithCallback amount 0 carrying
+        // REPAY_PLUS_SALE_MINIMUMS; the module adds the sale's minimum at the inclusion oracle), from the same state,
+        // measured last so the trace's first two handleOps stay the rows above.
+        vm.revertToState(start);
+        (plan,,) = swapDeleverage(1.4e18);
+        plan.actions[0].pool = address(uint160(ConstantsLib.REPAY_PLUS_SALE_MINIMUMS));
+        plan.actions[0].amount = 0;
+        uint256 saleMinimum = _measure(keeperOp(safe, keeper, plan, keeperKey));
+        assertGe(healthOf(safe, wethMarket), 1.2e18, "the sale-minimum rescue lands in the band");
+
         string memory obj = "swapDeleverage";
+        vm.serializeUint(obj, "keeperLaneSaleMinimum", saleMinimum);
         vm.serializeUint(obj, "keeperLane", first);
         vm.serializeUint(obj, "keeperLaneLater", later);
         vm.serializeUint(obj, "wethSold", sold);

@@ -5,7 +5,7 @@ import { type RuleSubAccount, checkRebalanceRules, collateralValue, healthOf, mi
 import { LLTV, POOL, USDC, WETH, price, refusalOf, rng, rulePolicy, usage } from "./rules.testing.js"
 
 // The sale-minimum repayment mode (issue 13; modules/test/integration/SaleMinimumRepayment.t.sol, RebalanceLib
-// `_amountOf`): a RepayWithCallback carrying the word REPAY_PLUS_SALE_MINIMUMS in `pool` repays its amount plus the
+// `_repaymentOf`): a RepayWithCallback carrying the word REPAY_PLUS_SALE_MINIMUMS in `pool` repays its amount plus the
 // on-chain minimum of its block's sales of its own sub-account. The rule book judges it as the same plan with that sum
 // written out; the forge differential (RulesDifferential.t.sol) draws mode plans against the module.
 
@@ -56,7 +56,7 @@ function soldFor(s: RuleSubAccount, target: bigint): bigint {
   return (soldValue * 10n ** 36n) / st.price
 }
 
-describe("repaymentOf (RebalanceLib._amountOf)", () => {
+describe("repaymentOf (RebalanceLib._repaymentOf)", () => {
   const s = weth(2135n)
   const runs = [{ state: s.state, policy: s.policy }]
   const norm = (a: Actions) => a.map((x) => ({ ...x, pool: x.pool ?? "0x0000000000000000000000000000000000000000" })) as Parameters<typeof repaymentOf>[0]

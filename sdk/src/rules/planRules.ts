@@ -1239,7 +1239,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   })
   if (!triggered) revert("NoTrigger")
   const run = (index: number): Run => runs[index] as Run
-  // RebalanceLib `_amountOf` (issue 13): every reader below sees a RepayWithCallback in the sale-minimum repayment mode
+  // RebalanceLib `_repaymentOf` (issue 13): every reader below sees a RepayWithCallback in the sale-minimum repayment mode
   // as the same plan with its repayment written out (amount plus its block's sale minimums at the loaded oracle).
   const actions = written.map((a, i) => ({ ...a, amount: repaymentOf(written, i, runs) }))
 
@@ -1799,7 +1799,7 @@ function inflowTally(
 }
 
 /**
- * RebalanceLib `_amountOf`: what action `i` moves, base units. Its `amount`, except a `RepayWithCallback` whose `pool`
+ * RebalanceLib `_repaymentOf`: what action `i` moves, base units. Its `amount`, except a `RepayWithCallback` whose `pool`
  * carries the repayment mode word {@link REPAY_PLUS_SALE_MINIMUMS} (issue 13, docs/sale-minimum-repayment.md): it
  * repays its `amount` plus the on-chain minimum output ({@link minAmountOut} at the sub-account's loaded oracle price
  * and maxSlippageBps) of each `SellCollateral` of its own sub-account inside its block (up to the `EndCallback`). The
