@@ -70,8 +70,12 @@ export type KeeperConfig = {
    * Swap deleverage (issue 12): the QuoterV2 the keeper prices swaps with (the same Uniswap v3 deployment as the
    * module's swap adapter), the one-pool fee tier it routes through, and every tier (`fees`, among the adapter's
    * `feeTiers()`) a rescue's sale may be split across when one pool is too thin; undefined: the keeper never plans swaps.
+   * `repayment` (issue 13): `"sale-minimum"` sends each Morpho swap rescue's `RepayWithCallback` in the module's
+   * sale-minimum repayment mode (the module repays what the plan brings plus the sales' on-chain minimum at the oracle at
+   * inclusion, so the rescue lands wherever the pool pays that minimum; the solver sizes the sales on it), `"amount"`
+   * (the default) the fixed take (docs/sale-minimum-repayment.md).
    */
-  swap?: { quoter: Address; fee: number; fees: number[] } | undefined
+  swap?: { quoter: Address; fee: number; fees: number[]; repayment?: "amount" | "sale-minimum" | undefined } | undefined
   /**
    * Aave dust threshold, Aave base currency units (USD, 8 decimals): a reserve the Safe uses as collateral outside its
    * sub-accounts' collateral assets and worth less is dust (`aave-dust-collateral` alert). Default 100000000 (1 USD).
@@ -255,7 +259,7 @@ export function parseKeeperConfig(
   let swap: KeeperConfig["swap"]
   if (o.swap !== undefined) {
     const sw = r.obj(o.swap, "swap")
-    r.known(sw, "swap", ["quoter", "fee", "fees"])
+    r.known(sw, "swap", ["quoter", "fee", "fees", "repayment"])
     const tier = (n: number) => Number.isInteger(n) && n > 0 && n < 1_000_000
     const fee = r.number(sw, "fee", "swap.fee", 500, tier, "a Uniswap fee tier (500 = 0.05%)")
     let fees = [fee]
@@ -264,7 +268,11 @@ export function parseKeeperConfig(
         r.fail("swap.fees", "must be a non-empty list of Uniswap fee tiers (e.g. [500, 3000])")
       fees = [fee, ...(sw.fees as number[]).filter((n) => n !== fee)]
     }
-    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees }
+    // Issue 13: "sale-minimum" sends a swap rescue's RepayWithCallback in the module's sale-minimum repayment mode
+    // (docs/sale-minimum-repayment.md); "amount" (the default) the fixed take.
+    if (sw.repayment !== undefined && sw.repayment !== "amount" && sw.repayment !== "sale-minimum")
+      r.fail("swap.repayment", 'must be "amount" or "sale-minimum"')
+    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, ...(sw.repayment === "sale-minimum" ? { repayment: "sale-minimum" as const } : {}) }
   }
   const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
   if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)

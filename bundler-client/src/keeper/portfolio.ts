@@ -648,6 +648,13 @@ export type SettleSwapParameters = {
    * `plan.actions`; returned with the swaps' shares added (the settlement keeps every action's index).
    */
   funding?: PlanFunding | undefined
+  /**
+   * Issue 13: `"sale-minimum"` settles each planned sale block of a sub-account without a flash premium (Morpho Blue) to
+   * what the plan brings besides its sales plus the sales' `minAmountOut` (instead of plus the solver's take), and
+   * returns those sub-accounts in `saleMinimum`: {@link toSaleMinimumRepayment} turns their openers into the module's
+   * sale-minimum repayment mode after the clamp. `"amount"` or undefined: the fixed take.
+   */
+  repayment?: "amount" | "sale-minimum" | undefined
 }
 
 /** 2^50: a float amount of a double's 53-bit mantissa is off its exact value by a few parts in 2^53, below 1 in 2^50. */
@@ -669,8 +676,9 @@ export async function settleSwapPlan(
   client: Client<Transport, Chain | undefined>,
   plan: ChainPlan,
   parameters: SettleSwapParameters,
-): Promise<{ plan: ChainPlan; funding: PlanFunding }> {
+): Promise<{ plan: ChainPlan; funding: PlanFunding; saleMinimum: Set<string> }> {
   const actions = plan.actions.slice()
+  const saleMinimum = new Set<string>()
   const swapPaid: (bigint | undefined)[] = plan.actions.map(() => undefined)
   const lessFor = (maxSlippageBps: number | undefined) => {
     const margin = BigInt(Math.round((maxSlippageBps === undefined ? SWAP_REPAY_MARGIN : swapRepayMargin(maxSlippageBps)) * 1e6))
@@ -741,7 +749,14 @@ export async function settleSwapPlan(
     // against their plan comes off that pull; the opener is the largest amount whose pull fits what is left.
     const pull = (x: bigint) => x + (block.premiumBps > 0n ? flashPremium(x, block.premiumBps) : 0n)
     const settled = block.planned ? maxFlashedFor(pull(a.amount) - block.short, block.premiumBps) : maxFlashedFor(block.quoted, block.premiumBps)
-    lower(j, settled > own + block.minimum ? settled : own + block.minimum)
+    // The sale-minimum mode (issue 13): the repayment written out as the module will compute it at the price expected at
+    // inclusion, own funds + the sales' minimums; only without a premium (the module adds the minimum whole) and with
+    // every sale's minimum known.
+    const mode =
+      parameters.repayment === "sale-minimum" && block.planned && block.premiumBps === 0n && a.kind === "RepayWithCallback" &&
+      block.sales.every((x) => (parameters.minAmountOut?.[x.k] ?? 0n) > 0n)
+    if (mode) saleMinimum.add((plan.subAccounts[a.subAccount] as string).toLowerCase())
+    lower(j, mode ? own + block.minimum : settled > own + block.minimum ? settled : own + block.minimum)
     // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
     // minimums in proportion to what each quote exceeds its minimum by (the last the rest). A share below its sale's
     // minimum would let the clamp's cut of one sale take the repayment below the sum of the sales' minimums, which the
@@ -751,7 +766,39 @@ export async function settleSwapPlan(
       swapPaid[(block.sales[n] as { k: number }).k] = share
     })
   }
-  return { plan: { ...plan, actions }, funding: { ...parameters.funding, swapPaid } }
+  return { plan: { ...plan, actions }, funding: { ...parameters.funding, swapPaid }, saleMinimum }
+}
+
+/**
+ * The plan with each `RepayWithCallback` of a sub-account in `subs` (lower-case ids, {@link settleSwapPlan}'s
+ * `saleMinimum`) turned into the module's sale-minimum repayment mode (issue 13): `repayment: "sale-minimum"` and an
+ * amount of what it repays beyond its block's sales of that sub-account at their `minAmountOut` (per action index of
+ * `plan`, as `swapMinimumsAtInclusion` computes them), so the module adds the minimums at the oracle at inclusion. Run
+ * after the clamp, which bounds the written-out repayment. An opener whose block has no such sale, a sale without a
+ * minimum, or a repayment under its minimums is left as written (the fixed amount).
+ *
+ * @returns The plan (the same object when nothing is turned).
+ */
+export function toSaleMinimumRepayment(plan: ChainPlan, subs: ReadonlySet<string>, minAmountOut: readonly (bigint | undefined)[]): ChainPlan {
+  if (subs.size === 0) return plan
+  let changed = false
+  const actions = plan.actions.map((a, j) => {
+    if (a.kind !== "RepayWithCallback" || !subs.has((plan.subAccounts[a.subAccount] as string).toLowerCase())) return a
+    let minimums = 0n
+    let sales = 0
+    for (let k = j + 1; k < plan.actions.length && plan.actions[k]?.kind !== "EndCallback"; k++) {
+      const b = plan.actions[k] as ChainPlan["actions"][number]
+      if (b.kind !== "SellCollateral" || b.subAccount !== a.subAccount) continue
+      const m = minAmountOut[k]
+      if (m === undefined || m === 0n) return a
+      minimums += m
+      sales++
+    }
+    if (sales === 0 || a.amount < minimums) return a
+    changed = true
+    return { ...a, amount: a.amount - minimums, repayment: "sale-minimum" as const }
+  })
+  return changed ? { ...plan, actions } : plan
 }
 
 /**

@@ -24,7 +24,7 @@ import type { RuleViolation } from "@levpilot/sdk/rules"
 import { snapshotRuleJudge } from "./ruleJudge.js"
 import { type IsolationVerdict, isolateRefusals } from "./refusalIsolation.js"
 import { AMBIGUOUS_NARROW_PROBES, AMBIGUOUS_PROBES_PER_STEP, ProvisionalBlame, REFUSAL_SIMULATIONS_PER_STEP, StepIsolation, StepTurns, UNREACHED_TURN_BLOCKS } from "./stepIsolation.js"
-import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan } from "./portfolio.js"
+import { type PortfolioSnapshot, excludeFailingOracles, planFundingOf, readPortfolio, settleSwapPlan, toChainPlan, toSaleMinimumRepayment } from "./portfolio.js"
 import { ALONE_FACT_BLOCKS, type AloneFact, type AloneTable, type SafeRuntime, UNNAMED_FAILURE, aloneFactForgotten, aloneFactLeftOut, backoff, recentFailure, rememberFailure, restoreAloneTable } from "./runtime.js"
 import { decodeShared, encodeShared } from "./fleet/store.js"
 import { noteStepRan, type RebalanceSender } from "./sender.js"
@@ -1860,7 +1860,9 @@ export class SafeStep {
   ): Promise<void> {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
-    const input = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
+    const unexcluded = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
+    // Issue 13: with `swap.repayment: "sale-minimum"` the solver sizes swap rescues on the repayment at the sales' minimum.
+    const input = config.swap?.repayment === "sale-minimum" ? { ...unexcluded, saleMinimumRepayment: true } : unexcluded
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
@@ -1957,6 +1959,7 @@ export class SafeStep {
       let chainPlan = toChainPlan(plan)
       // What the solver knows of its funding: which repayment each donor's borrow pays, each spend's idle part.
       let funding: PlanFunding | undefined = planFundingOf(plan)
+      let saleMinimum: Set<string> = new Set()
       if (config.swap !== undefined && chainPlan.actions.some((a) => a.kind === "SellCollateral" || a.kind === "BuyCollateral")) {
         const tokens = chainPlan.subAccounts.map((id) => {
           const s = snapshot.chain.find((c) => c.subAccount.toLowerCase() === id.toLowerCase())
@@ -1972,7 +1975,7 @@ export class SafeStep {
           return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
         })
         const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
-        ;({ plan: chainPlan, funding } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding }))
+        ;({ plan: chainPlan, funding, saleMinimum } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding, repayment: config.swap.repayment }))
       }
       // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
       // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its
@@ -2006,7 +2009,9 @@ export class SafeStep {
           for (const id of dropped)
             (attempt.repairDropped ??= []).push({ id, error: new ClampRuleRefusedError({ safe, rule: verdict.error.name, args: verdict.error.args, binding: [], subAccount: id, stage: "judge", detail: "left out of its plan by the rule book's repair" }) })
       }
-      chainPlan = clamped
+      // Issue 13: the clamped repayment, written out, becomes the module's sale-minimum mode (the module adds the sales'
+      // minimums at the oracle at inclusion; `toSaleMinimumRepayment`).
+      chainPlan = toSaleMinimumRepayment(clamped, saleMinimum, swapMinimumsAtInclusion(clamped, snapshot))
       if (this.deps.dryRun) {
         logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
         events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })

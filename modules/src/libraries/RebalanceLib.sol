@@ -577,9 +577,9 @@ library RebalanceLib {
                 if (_field(actions, j, SUB) != k) continue;
                 // Gas (issue 15): the kind as its number (PlanLib checked it below ACTION_KINDS).
                 uint256 kind = _field(actions, j, KIND);
-                uint256 amount =
-                    kind == uint256(ActionKind.RepayWithCallback) ? _repaymentOf(runs, actions, j) : _field(actions, j, AMOUNT);
+                uint256 amount = _field(actions, j, AMOUNT);
                 if ((1 << kind) & REPAY_KINDS != 0) {
+                    if (kind == uint256(ActionKind.RepayWithCallback)) amount = _repaymentOf(runs, actions, j);
                     tally[0] -= Math.min(amount, tally[0]);
                 } else if (kind == uint256(ActionKind.Borrow)) {
                     tally[0] += amount;
@@ -710,8 +710,9 @@ library RebalanceLib {
     /// of a repayment (the amount check, `_checkSwapsServeOwnPosition`, `_flowTally`, the venue's callback call) reads a
     /// RepayWithCallback's amount here, so the plan is judged and run exactly as the same plan with that sum written as
     /// its amount: a keeper could always have sent that plan, the mode only fixes the sum at inclusion instead of at the
-    /// keeper's quote (docs/sale-minimum-repayment.md). Gas (issue 15): callers read other kinds' amounts with `_field`
-    /// directly (through this function every action cost about 100 gas more: +408 for the bench's 1 sub-account).
+    /// keeper's quote (docs/sale-minimum-repayment.md). Gas (issue 15): callers call it only for a RepayWithCallback
+    /// and read other kinds' amounts with `_field` (through this function every action cost about 100 gas more: +408
+    /// for the bench's 1 sub-account, later rebalance; a ternary at each reader still +150).
     /// PlanLib closed every callback, so the walk ends inside the plan; a sum past 2^256 reverts (Panic 0x11).
     function _repaymentOf(Run[] memory runs, Action[] calldata actions, uint256 j) private pure returns (uint256 amount) {
         amount = _field(actions, j, AMOUNT);
@@ -1199,8 +1200,7 @@ library RebalanceLib {
         // sub-account, -756 for 3.
         for (uint256 j; j < actions.length; ++j) {
             uint256 kind = _field(actions, j, KIND);
-            uint256 amount =
-                kind == uint256(ActionKind.RepayWithCallback) ? _repaymentOf(runs, actions, j) : _field(actions, j, AMOUNT);
+            uint256 amount = _field(actions, j, AMOUNT);
             uint256 at; // 5 x slot[j]: flows' index of its asset slot's first entry
             assembly ("memory-safe") {
                 at := mul(5, mload(add(slot, shl(5, add(j, 1)))))
@@ -1213,6 +1213,7 @@ library RebalanceLib {
             }
             uint256 sub = _field(actions, j, SUB);
             if ((1 << kind) & REPAY_KINDS != 0) {
+                if (kind == uint256(ActionKind.RepayWithCallback)) amount = _repaymentOf(runs, actions, j);
                 uint256 cleared;
                 uint256 entry = sub; // Yul: `sub` is a builtin
                 assembly ("memory-safe") {

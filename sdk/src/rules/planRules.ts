@@ -1242,6 +1242,11 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   // RebalanceLib `_repaymentOf` (issue 13): every reader below sees a RepayWithCallback in the sale-minimum repayment mode
   // as the same plan with its repayment written out (amount plus its block's sale minimums at the loaded oracle).
   const actions = written.map((a, i) => ({ ...a, amount: repaymentOf(written, i, runs) }))
+  // A mode repayment past 2^256 (written amount plus its sales' minimums): the module reverts with Panic 0x11 where it
+  // first sums it; no verdict of the rule book's names that, so the check throws there.
+  const overflows = (amount: bigint, i: number): void => {
+    if (amount > MAX_UINT256) throw new Error(`checkRebalanceRules: action ${i}'s repayment passes 2^256 (the module reverts with Panic 0x11)`)
+  }
 
   /* VET */
   let acted = 0n
@@ -1268,8 +1273,12 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // A supplying sub-account's borrow funds no deposit (RebalanceLib `_checkSwapsServeOwnPosition`, rr10c C1), in either
     // order: the inflow tally runs after this loop.
     if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") r.boost = false
-    if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
-    if (action.amount > MAX_UINT256) throw new Error(`checkRebalanceRules: action ${i}'s repayment passes 2^256 (the module reverts with Panic 0x11)`)
+    // RebalanceLib `_checkAction`: a zero written amount is refused unless a RepayWithCallback's repayment adds its
+    // sales' minimum; the module sums it here only for a zero written amount (review rv60: the order of an overflow).
+    if ((written[i] as (typeof written)[number]).amount === 0n) {
+      if (action.amount === 0n) revert("ActionNotAllowed", BigInt(i), kindIndex(kind))
+      overflows(action.amount, i)
+    }
     let role: "pool" | "venue" | "swap"
     if (isPool(kind)) {
       if (!policy.pools.some((p) => same(p, action.pool))) revert("PoolNotAllowed", r.id, action.pool)
@@ -1320,8 +1329,10 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       // Only a due sub-account swaps (fourteenth review of issue 10): a not-due one's sale, valued at its own lower
       // oracle alone next to another's rescue, let the keeper's router take the gap to a higher listed oracle.
       if (isSwap(kind) && !r.due) revert("ActionNotAllowed", BigInt(j), kindIndex(kind))
-      if (kind === "Repay" || kind === "RepayWithCallback") debt -= min(amount, debt)
-      else if (kind === "Borrow") debt += amount
+      if (kind === "Repay" || kind === "RepayWithCallback") {
+        overflows(amount, j) // the module's first sum of a written non-zero mode repayment (`_checkSwapsServeOwnPosition`)
+        debt -= min(amount, debt)
+      } else if (kind === "Borrow") debt += amount
       else if (kind === "SupplyCollateral" || kind === "SupplyCollateralWithCallback") supplied += amount
       else if (kind === "WithdrawCollateral") withdrawn += amount
       else if (kind === "SellCollateral") sold += minAmountOut(big(r.policy.maxSlippageBps), r.state.price, true, amount)
