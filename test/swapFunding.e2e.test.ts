@@ -11,6 +11,7 @@ import { keeperCosts } from "../bundler-client/src/keeper/safeStep"
 import { readPortfolio } from "../bundler-client/src/keeper/portfolio"
 import { solve } from "../bundler-client/src/solver/solver"
 import { SWAP_PLAN_TAKE_BIAS } from "../bundler-client/src/solver/swapDeleverage"
+import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import { demoProbes } from "./keeperProbes"
 
 // Issue 12's gaps, on the devnet's real Uniswap v3 through Alto and the paymaster: a swap deleverage spends the Safe's
@@ -118,5 +119,39 @@ describe("swap deleverage funding on the devnet (anvil + Alto + paymaster + Unis
     expect(wbtcHealth).toBeGreaterThan(1.335)
     expect(wbtcHealth).toBeLessThan(1.65)
     console.log(`split swap deleverage: ${sells.map((a) => Number(a.amount) / 1e8).join(" + ")} WBTC on the 0.05% and 0.3% pools, health ${wbtcHealth?.toFixed(3)}, gas ${run.rebalances[0]?.gasUsed}`)
+  }, 300_000)
+
+  test("swap.repayment sale-minimum (issue 13): ONE sponsored operation in the module's mode, the module adds the sale's minimum at inclusion, the rescue lands", async () => {
+    const safe = env.managed.address
+    const [h0] = await probes.healths()
+    // The WETH market down to health ~1.2 (below the band's 1.25), WBTC where test 3 left it.
+    const price = Math.round((2850 * 1.2) / (h0 as number))
+    const idleBefore = await usdcOf(safe)
+    const debtOf = async () => {
+      const p = await readMorphoPosition(env.publicClient, env.stack.morpho, env.markets.WETH, safe)
+      return p.debt
+    }
+    const swap = { quoter: env.uniswap?.quoterV2, fee: 500, fees: [500, 3000], repayment: "sale-minimum" }
+    const debtBefore = await debtOf()
+    const { run, events } = await drive([{ WETH: price, WBTC: 57000 }, { WETH: price, WBTC: 57000 }, { WETH: price, WBTC: 57000 }], { swap })
+    const sent = events.filter((e): e is Extract<KeeperEvent, { type: "sent" }> => e.type === "sent")
+    expect(sent.length, JSON.stringify(run.rebalances)).toBe(1)
+    const plan = sent[0]?.plan as ChainPlan
+    const opener = plan.actions[0] as ChainPlan["actions"][number] & { repayment?: string }
+    expect(opener.kind).toBe("RepayWithCallback")
+    expect(opener.repayment).toBe("sale-minimum")
+    expect(run.rebalances.map((r) => r.success)).toEqual([true])
+    // The debt fell by the plan's own part plus what the module added: the sales' on-chain minimum, most of the sale.
+    const sold = plan.actions.filter((a) => a.kind === "SellCollateral").reduce((s, a) => s + a.amount, 0n)
+    const value = (Number(sold) / 1e18) * price
+    const repaid = Number(debtBefore - (await debtOf())) / 1e6
+    expect(repaid - Number(opener.amount) / 1e6).toBeGreaterThan(value * 0.99)
+    // What the sale paid above its minimum stays idle: at most maxSlippageBps of the sale.
+    const idle = Number((await usdcOf(safe)) - idleBefore) / 1e6
+    expect(idle).toBeGreaterThanOrEqual(0)
+    expect(idle).toBeLessThan(value * 0.01)
+    const [wethHealth] = await probes.healths()
+    expect(wethHealth).toBeGreaterThan(1.25)
+    console.log(`sale-minimum swap deleverage: sold ${(Number(sold) / 1e18).toFixed(4)} WETH at ${price}, own part ${Number(opener.amount) / 1e6} USDC, repaid ${repaid.toFixed(2)}, ${idle.toFixed(2)} USDC left idle, health ${wethHealth?.toFixed(3)}, gas ${run.rebalances[0]?.gasUsed}`)
   }, 300_000)
 })
