@@ -2,7 +2,7 @@ import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { REPAY_PLUS_SALE_MINIMUMS } from "../constants/module.js"
 import { type RuleSubAccount, checkRebalanceRules, collateralValue, healthOf, minAmountOut, repaymentOf } from "./planRules.js"
-import { LLTV, POOL, USDC, WETH, price, refusalOf, rng, rulePolicy, usage } from "./rules.testing.js"
+import { POOL, USDC, WETH, refusalOf, rng, swapWeth } from "./rules.testing.js"
 
 // The sale-minimum repayment mode (issue 13; modules/test/integration/SaleMinimumRepayment.t.sol, RebalanceLib
 // `_repaymentOf`): a RepayWithCallback carrying the word REPAY_PLUS_SALE_MINIMUMS in `pool` repays its amount plus the
@@ -15,15 +15,7 @@ const ADAPTER: Address = "0x00000000000000000000000000000000000000a5"
 const ROUTE: Address = "0x00000000000000000000000000000000000001f4"
 const MODE = `0x${REPAY_PLUS_SALE_MINIMUMS.toString(16).padStart(40, "0")}` as Address
 
-/** 10 WETH at `usd` with 18,000 USDC debt, band [1.2, 1.7] target 1.4, swaps at 50 bp. */
-function weth(usd: bigint): RuleSubAccount {
-  return {
-    id: ID,
-    policy: rulePolicy({ pools: [POOL], maxSlippageBps: 50, maxLossBps: 100, maxEpochLossBps: 400 }),
-    state: { loanToken: USDC, collateralToken: WETH, collateral: 10n * 10n ** 18n, debt: 18_000n * USD, price: price(usd), lltv: LLTV } as RuleSubAccount["state"],
-    usage,
-  }
-}
+const weth = swapWeth
 
 type Actions = Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]
 

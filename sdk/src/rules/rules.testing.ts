@@ -46,6 +46,17 @@ export const LLTV = 86n * 10n ** 16n
 export const price = (usd: bigint) => usd * 10n ** 6n * 10n ** 36n / 10n ** 18n
 
 /**
+ * The sale-minimum repayment tests' sub-account (issue 13): id the byte 0x01 32 times, 10 WETH at `usd` USD with 18,000
+ * USDC debt, the rule-book band, swaps at 50 bp (maxLossBps 100, maxEpochLossBps 400), `POOL` allowed.
+ */
+export const swapWeth = (usd: bigint): RuleSubAccount => ({
+  id: `0x${"01".repeat(32)}`,
+  policy: rulePolicy({ pools: [POOL], maxSlippageBps: 50, maxLossBps: 100, maxEpochLossBps: 400 }),
+  state: { loanToken: USDC, collateralToken: WETH, collateral: 10n * 10n ** 18n, debt: 18_000n * 10n ** 6n, price: price(usd), lltv: LLTV } as RuleSubAccount["state"],
+  usage,
+})
+
+/**
  * Sub-account `n` (id: the byte `n` 32 times) on the WETH/USDC market ({@link LLTV}): `collateral` WETH wei at `usd`
  * USD, the USDC debt (base units) that puts its health at `health`, under `policy`, not rebalanced yet ({@link usage});
  * `extra` adds market-state fields (Aave's `collateralHeld`, ...).

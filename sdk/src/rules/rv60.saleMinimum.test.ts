@@ -2,7 +2,7 @@ import type { Address, Hex } from "viem"
 import { describe, expect, test } from "vitest"
 import { REPAY_PLUS_SALE_MINIMUMS } from "../constants/module.js"
 import { type RuleSubAccount, checkRebalanceRules, collateralValue } from "./planRules.js"
-import { LLTV, POOL, USDC, WETH, price, refusalOf, rulePolicy, usage } from "./rules.testing.js"
+import { POOL, USDC, WETH, refusalOf, swapWeth } from "./rules.testing.js"
 
 // Review rv60 of the sale-minimum repayment mode: the rule book vs the module on a repayment past 2^256
 // (modules/test/attacks/Rv60SaleMinimum.t.sol test_OverflowingModeRepayment_RefusalOrder).
@@ -15,14 +15,7 @@ const NOT_ALLOWED: Address = "0x000000000000000000000000000000000000bEEF"
 const MODE = `0x${REPAY_PLUS_SALE_MINIMUMS.toString(16).padStart(40, "0")}` as Address
 const MAX = 2n ** 256n - 1n
 
-function weth(usd: bigint): RuleSubAccount {
-  return {
-    id: ID,
-    policy: rulePolicy({ pools: [POOL], maxSlippageBps: 50, maxLossBps: 100, maxEpochLossBps: 400 }),
-    state: { loanToken: USDC, collateralToken: WETH, collateral: 10n * 10n ** 18n, debt: 18_000n * USD, price: price(usd), lltv: LLTV } as RuleSubAccount["state"],
-    usage,
-  }
-}
+const weth = swapWeth
 
 type Actions = Parameters<typeof checkRebalanceRules>[0]["plan"]["actions"]
 
