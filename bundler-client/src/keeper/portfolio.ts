@@ -655,6 +655,12 @@ export type SettleSwapParameters = {
    * sale-minimum repayment mode after the clamp. `"amount"` or undefined: the fixed take.
    */
   repayment?: "amount" | "sale-minimum" | undefined
+  /**
+   * Per action index, a callback opener's own funds in base units of the loan token (the solver's `PlanAction.brought`,
+   * recorded under `saleMinimumRepayment`): with `repayment: "sale-minimum"` the own part of a settled block; without it
+   * (or undefined), the opener's amount less its sales' minimums.
+   */
+  brought?: readonly (bigint | undefined)[] | undefined
 }
 
 /** 2^50: a float amount of a double's 53-bit mantissa is off its exact value by a few parts in 2^53, below 1 in 2^50. */
@@ -755,13 +761,18 @@ export async function settleSwapPlan(
     const mode =
       parameters.repayment === "sale-minimum" && block.planned && block.premiumBps === 0n && a.kind === "RepayWithCallback" &&
       block.sales.every((x) => (parameters.minAmountOut?.[x.k] ?? 0n) > 0n)
+    // The own funds as the solver recorded them (review rv60k F1: under the mode its amount is own + the minimums at its
+    // own price, not + the take), else the amount less the minimums; never above the amount.
+    const recorded = parameters.brought?.[j]
+    const rest = a.amount > block.minimum ? a.amount - block.minimum : 0n
+    const ownPart = !mode ? own : recorded === undefined ? rest : recorded < a.amount ? recorded : a.amount
     if (mode) saleMinimum.add((plan.subAccounts[a.subAccount] as string).toLowerCase())
-    lower(j, mode ? own + block.minimum : settled > own + block.minimum ? settled : own + block.minimum)
+    lower(j, mode ? ownPart + block.minimum : settled > own + block.minimum ? settled : own + block.minimum)
     // The sales pay what the venue collects beyond the own funds: each its on-chain minimum, the slack above the
     // minimums in proportion to what each quote exceeds its minimum by (the last the rest). A share below its sale's
     // minimum would let the clamp's cut of one sale take the repayment below the sum of the sales' minimums, which the
     // module refuses (SaleExceedsRepayment).
-    const amount = (actions[j] as ChainPlan["actions"][number]).amount - own
+    const amount = (actions[j] as ChainPlan["actions"][number]).amount - ownPart
     swapShares(block.sales, amount > 0n ? amount : 0n).forEach((share, n) => {
       swapPaid[(block.sales[n] as { k: number }).k] = share
     })

@@ -1975,7 +1975,12 @@ export class SafeStep {
           return toBaseUnits(a.expectedOut, snapshot.decimals[token] ?? 18)
         })
         const minAmountOut = swapMinimumsAtInclusion(chainPlan, snapshot)
-        ;({ plan: chainPlan, funding, saleMinimum } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding, repayment: config.swap.repayment }))
+        // The solver's own funds of each callback opener (recorded under the sale-minimum repayment), base units.
+        const brought = plan.actions.map((a) => {
+          const loan = tokens[a.subAccount]?.loan
+          return a.brought === undefined || loan === undefined ? undefined : toBaseUnits(a.brought, snapshot.decimals[loan.toLowerCase()] ?? 18)
+        })
+        ;({ plan: chainPlan, funding, saleMinimum } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding, repayment: config.swap.repayment, brought }))
       }
       // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
       // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its

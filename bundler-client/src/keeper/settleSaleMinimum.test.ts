@@ -56,13 +56,16 @@ describe("settleSwapPlan + toSaleMinimumRepayment (swap.repayment: sale-minimum)
     poolAsset: {},
     subAccounts: { [SUB]: { debt: 120_000n * 10n ** 6n, collateral: 50n * 10n ** 18n, loanToken: LOAN, collateralToken: COLL, price: oracle, maxSlippageBps: SLIP, due: true } },
   }
+  // The solver's opener: own funds + the take (fixed), or + the minimum with its own funds recorded (`brought`, under
+  // saleMinimumRepayment).
   const settle = (repayment?: "sale-minimum", ownFunds = own) =>
-    settleSwapPlan({} as never, rescue(sold, ownFunds + swapPlanTake(minimum, top)), {
+    settleSwapPlan({} as never, rescue(sold, ownFunds + (repayment === undefined ? swapPlanTake(minimum, top) : minimum)), {
       quoter: LOAN,
       tokens: [{ collateral: COLL, loan: LOAN, maxSlippageBps: SLIP }],
       expectedOut: [undefined, undefined, expectedOut, undefined],
       minAmountOut: [undefined, undefined, minimum, undefined],
       repayment,
+      brought: repayment === undefined ? undefined : [ownFunds, undefined, undefined, undefined],
     })
   /** The rule book at inclusion: the oracle at `price`, the pool paying `paid` for the sale. */
   const verdict = (p: ChainPlan, paid: bigint, price = oracle) => {

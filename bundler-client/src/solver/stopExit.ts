@@ -130,7 +130,8 @@ export function stopExitResult(input: SolverInput): SolverResult | undefined {
     const min = before + 0.01
     const accepts = (plan: Plan) =>
       checkPlanAgainstPolicy({ plan, pre: { subAccounts: states, pools: input.pools, idle: input.idle }, policies, epochs, now: input.now }).ok
-    const plan = planStopExit({ input: at, allowed: { min, max: Math.max(min, before + (exitHealth - before) * STOP_EXIT_AIM) }, capLeft: stopExitCapLeft(now, input.now), costs: input.costs, accepts })
+    // Issue 13 (review rv60k F2): with the sale-minimum repayment the exit is sized on the repayment at its sale's minimum.
+    const plan = planStopExit({ input: at, allowed: { min, max: Math.max(min, before + (exitHealth - before) * STOP_EXIT_AIM) }, capLeft: stopExitCapLeft(now, input.now), costs: input.costs, accepts, repayAtMinimum: input.saleMinimumRepayment })
     if (plan === undefined) continue
     return { plan, outcomes: [], cost: 0 }
   }
