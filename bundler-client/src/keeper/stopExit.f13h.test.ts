@@ -140,4 +140,11 @@ describe("f13h (issue 13 Phase B): the keeper plans the owner's stop exit", () =
     sub.epoch = { ...sub.epoch, epoch, rebalancesInEpoch: 5 }
     expect(stopExitResult(snapshot.input)).toBeUndefined()
   })
+  it("with swap.repayment sale-minimum (input.saleMinimumRepayment) the exit is sized on the sale-minimum repayment, as the backtester's and the solver's rescues are (review rv60k F2)", async () => {
+    const snapshot = await snapshotWith({ stopPrice: PRICE, exitHealth: 3n * WAD })
+    expect(stopExitResult(snapshot.input)?.plan).toBeDefined()
+    const mode = stopExitResult({ ...snapshot.input, saleMinimumRepayment: true })?.plan
+    // planStopExit records `brought` only when it sizes on the minimum (repayAtMinimum).
+    expect(mode?.actions.find((a) => a.kind === "RepayWithCallback")?.brought, "the exit sized on the sale-minimum repayment").toBeDefined()
+  })
 })
