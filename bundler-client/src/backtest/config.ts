@@ -26,13 +26,13 @@ export type SwapConfig = {
   /** On-chain bound: a swap must return at least (1 - maxSlippageBps) of its oracle value, else it reverts. */
   maxSlippageBps: number
   /**
-   * What a swap deleverage's callback repays: "planned" (default, the module today: the fixed amount the keeper quoted,
-   * landing only inside a window about maxSlippageBps wide around the quoted price) or "sale-minimum" (the module's
-   * opt-in sale-minimum repayment mode, which the keeper does not send yet: the sales' on-chain minimum output at the
-   * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum` in engine.ts,
-   * docs/sale-minimum-repayment.md).
+   * What a Morpho swap deleverage's callback repays, as the keeper's `swap.repayment`: "amount" (the default, undefined
+   * reads as it; "planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
+   * maxSlippageBps wide around the quoted price) or "sale-minimum" (the module's sale-minimum repayment mode: the sales'
+   * on-chain minimum output at the inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum` in
+   * engine.ts, docs/sale-minimum-repayment.md). Aave blocks always repay the fixed amount, as the keeper sends them.
    */
-  repayment?: "planned" | "sale-minimum" | undefined
+  repayment?: "amount" | "planned" | "sale-minimum" | undefined
 }
 
 /** Carry: borrow interest (AdaptiveCurveIrm), pool and collateral yield, our optional automation fee. */
@@ -342,7 +342,8 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   if (w.boost !== "swap" && w.boost !== "pool") throw new BacktestConfigError(`swap.boost must be "swap" or "pool", got "${String(w.boost)}"`)
   if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0))
     throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0")
-  if (w.repayment !== undefined && w.repayment !== "planned" && w.repayment !== "sale-minimum") throw new BacktestConfigError(`swap.repayment must be "planned" or "sale-minimum", got ${JSON.stringify(w.repayment)}`)
+  if (w.repayment !== undefined && w.repayment !== "amount" && w.repayment !== "planned" && w.repayment !== "sale-minimum")
+    throw new BacktestConfigError(`swap.repayment must be "amount" (default; alias "planned") or "sale-minimum", got ${JSON.stringify(w.repayment)}`)
   const c = config.carry
   if (!(c.utilization >= 0 && c.utilization <= 1)) throw new BacktestConfigError(`carry.utilization must be in [0, 1], got ${c.utilization}`)
   if (!(c.rateAtTarget > 0 && c.marketFee >= 0 && c.marketFee < 1 && c.automationFeeBps >= 0)) throw new BacktestConfigError("carry: need rateAtTarget > 0, 0 <= marketFee < 1, automationFeeBps >= 0")

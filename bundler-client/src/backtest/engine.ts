@@ -166,15 +166,13 @@ type Oracle = { price: number; updated: number }
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
 /**
- * The what-if `swap.repayment: "sale-minimum"` (LeverageModule's opt-in sale-minimum repayment mode, which the keeper
- * does not send yet; on a flash-funded venue the module adds the minimum whole and the premium comes out of what the
- * plan brings, where this divides the minimum by 1 + the premium: docs/sale-minimum-repayment.md). Each
- * `RepayWithCallback` whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
+ * `swap.repayment: "sale-minimum"` (LeverageModule's sale-minimum repayment mode, as the keeper sends it with the same
+ * option; docs/sale-minimum-repayment.md). Each `RepayWithCallback` of a venue without a flash premium (Morpho
+ * Blue; an Aave block keeps the fixed take, as the keeper sends it) whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
  * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
  * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'
  * borrows; else the pool withdrawals for the same sub-account) plus the block's sales at their on-chain minimum output
- * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps); on a flash-funded venue divided by
- * 1 + the premium, which the sales pay too), rounded up in base units: the amount the module would compute at
+ * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps)), rounded up in base units: the amount the module would compute at
  * inclusion. A sale then lands whatever the price does between quote and inclusion as long as the pool pays its
  * on-chain minimum (else `SlippageExceeded`, as today) and the repayment stays within the debt, where a fixed repayment
  * lands only inside a window about `maxSlippageBps` wide (an oracle fall past it: the callback is short,
@@ -192,7 +190,9 @@ export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[],
     if (a.kind !== "RepayWithCallback") return a
     const id = plan.subAccounts[a.subAccount] as string
     const s = subs.find((x) => x.id === id)
-    if (s === undefined) return a
+    // A flash-funded callback (Aave) keeps the fixed take, as the keeper sends it (the module adds the minimum whole, the
+    // flash premium would come out of the plan's own funds).
+    if (s === undefined || (s.flashPremiumBps ?? 0) > 0) return a
     let minimum = 0
     for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
       const b = plan.actions[j] as PlanAction
@@ -201,8 +201,7 @@ export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[],
     if (!(minimum > 0)) return a
     // What the plan brings besides the sales: as the solver recorded it, else the pool withdrawals for this sub-account.
     const pools = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amount : sum), 0)
-    // A flash-funded callback (Aave) pulls the repayment plus its premium: the sales' minimum pays both.
-    const repaid = (a.brought ?? pools) + minimum / (1 + (s.flashPremiumBps ?? 0) / 10_000)
+    const repaid = (a.brought ?? pools) + minimum
     const amountBase = BigInt(Math.ceil(repaid * (1 + 1e-9) * 10 ** s.loanDecimals))
     return { ...a, amount: Number(amountBase) / 10 ** s.loanDecimals, amountBase }
   })
@@ -261,7 +260,7 @@ class Simulation {
   private readonly epochs: Record<string, EpochState> = {}
   private readonly seed: number
   private readonly latency: number
-  /** The what-if `swap.repayment: "sale-minimum"` ({@link repayAtSaleMinimum}): sales sized and judged on a repayment at their on-chain minimum. */
+  /** `swap.repayment: "sale-minimum"` ({@link repayAtSaleMinimum}): Morpho sales sized and judged on a repayment at their on-chain minimum. */
   private readonly saleMinimum: boolean
   private readonly guard: DrawdownGuard | undefined
   private subs: SubAccountState[]
@@ -1344,7 +1343,7 @@ class Simulation {
         maxSlippageBps: policy.maxSlippageBps as number,
         capLeft,
         extraRouteCost: this.config.costs.gasPerAction.SellCollateral * this.config.costs.gasPrice,
-        repayAtMinimum: this.saleMinimum,
+        repayAtMinimum: this.saleMinimum && !((s.flashPremiumBps ?? 0) > 0),
       })
       if (!("reason" in z)) return z.healthAfter
       // The pool's part alone reaches the goal: no sale to size (the health that part alone lands at).

@@ -65,13 +65,13 @@ describe("repayAtSaleMinimum", () => {
 })
 
 describe("repayAtSaleMinimum with what the solver recorded", () => {
-  it("carries the plan's `brought` (idle and folded repays) instead of the pool withdrawals, and on a flash-funded venue divides the minimum by 1 + the premium", () => {
+  it("carries the plan's `brought` (idle and folded repays) instead of the pool withdrawals; a flash-funded venue (Aave) keeps the fixed take, as the keeper sends it", () => {
     const plan = exit(6_000, 1_000)
     const recorded: Plan = { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, brought: 3_000 } : a)) }
     const out = repayAtSaleMinimum(recorded, [state], () => 100).actions[1]
     expect(Number(out?.amountBase) / 1e6).toBeCloseTo(3_000 + 4_950, 4)
     const aave = repayAtSaleMinimum(recorded, [{ ...state, flashPremiumBps: 5 } as SubAccountState], () => 100).actions[1]
-    expect(Number(aave?.amountBase) / 1e6).toBeCloseTo(3_000 + 4_950 / 1.0005, 4)
+    expect(aave).toBe(recorded.actions[1])
   })
 })
 
@@ -132,9 +132,11 @@ describe("the what-if on the random chains that break issue 13's rule (buffered)
 })
 
 describe("swap.repayment in a configuration", () => {
-  it("accepts planned and sale-minimum and names the field otherwise", () => {
+  it("accepts amount (alias planned) and sale-minimum and names the field otherwise", () => {
     expect(resolveBacktestConfig({ swap: { repayment: "planned" } }).swap.repayment).toBe("planned")
-    expect(() => resolveBacktestConfig({ swap: { repayment: "exact" } })).toThrow(/swap\.repayment must be "planned" or "sale-minimum", got "exact"/)
+    expect(resolveBacktestConfig({ swap: { repayment: "amount" } }).swap.repayment).toBe("amount")
+    expect(resolveBacktestConfig({ swap: { repayment: "sale-minimum" } }).swap.repayment).toBe("sale-minimum")
+    expect(() => resolveBacktestConfig({ swap: { repayment: "exact" } })).toThrow(/swap\.repayment must be "amount" \(default; alias "planned"\) or "sale-minimum", got "exact"/)
     // null removes it (the default, "planned"), as for the optional policy fields.
     expect(resolveBacktestConfig({ swap: { repayment: null } }).swap.repayment).toBeUndefined()
   })

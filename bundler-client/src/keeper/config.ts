@@ -71,9 +71,10 @@ export type KeeperConfig = {
    * module's swap adapter), the one-pool fee tier it routes through, and every tier (`fees`, among the adapter's
    * `feeTiers()`) a rescue's sale may be split across when one pool is too thin; undefined: the keeper never plans swaps.
    * `repayment` (issue 13): `"sale-minimum"` sends each Morpho swap rescue's `RepayWithCallback` in the module's
-   * sale-minimum repayment mode (the module repays what the plan brings plus the sales' on-chain minimum at the oracle at
-   * inclusion, so the rescue lands wherever the pool pays that minimum; the solver sizes the sales on it), `"amount"`
-   * (the default) the fixed take (docs/sale-minimum-repayment.md).
+   * sale-minimum repayment mode (the module repays what the plan brings plus the sales' on-chain minimum at the oracle
+   * at inclusion, so the rescue lands wherever the pool pays that minimum; the solver sizes the sales on it), `"amount"`
+   * (the default; undefined reads as it) the fixed take (docs/sale-minimum-repayment.md). Aave rescues always send the
+   * fixed take.
    */
   swap?: { quoter: Address; fee: number; fees: number[]; repayment?: "amount" | "sale-minimum" | undefined } | undefined
   /**
@@ -268,11 +269,11 @@ export function parseKeeperConfig(
         r.fail("swap.fees", "must be a non-empty list of Uniswap fee tiers (e.g. [500, 3000])")
       fees = [fee, ...(sw.fees as number[]).filter((n) => n !== fee)]
     }
-    // Issue 13: "sale-minimum" sends a swap rescue's RepayWithCallback in the module's sale-minimum repayment mode
-    // (docs/sale-minimum-repayment.md); "amount" (the default) the fixed take.
+    // Issue 13: "sale-minimum" sends a Morpho swap rescue's RepayWithCallback in the module's sale-minimum repayment
+    // mode (docs/sale-minimum-repayment.md); "amount" (the default) the fixed take.
     if (sw.repayment !== undefined && sw.repayment !== "amount" && sw.repayment !== "sale-minimum")
       r.fail("swap.repayment", 'must be "amount" or "sale-minimum"')
-    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, ...(sw.repayment === "sale-minimum" ? { repayment: "sale-minimum" as const } : {}) }
+    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, repayment: sw.repayment === "sale-minimum" ? ("sale-minimum" as const) : ("amount" as const) }
   }
   const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
   if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)

@@ -1861,8 +1861,10 @@ export class SafeStep {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
     const unexcluded = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
-    // Issue 13: with `swap.repayment: "sale-minimum"` the solver sizes swap rescues on the repayment at the sales' minimum.
-    const input = config.swap?.repayment === "sale-minimum" ? { ...unexcluded, saleMinimumRepayment: true } : unexcluded
+    // Issue 13: with `swap.repayment: "sale-minimum"` the solver sizes Morpho swap rescues on the repayment at the
+    // sales' minimum.
+    const saleMinimumRepayment = config.swap?.repayment === "sale-minimum"
+    const input = saleMinimumRepayment ? { ...unexcluded, saleMinimumRepayment: true } : unexcluded
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
     let result: SolverResult | undefined
@@ -1980,7 +1982,7 @@ export class SafeStep {
           const loan = tokens[a.subAccount]?.loan
           return a.brought === undefined || loan === undefined ? undefined : toBaseUnits(a.brought, snapshot.decimals[loan.toLowerCase()] ?? 18)
         })
-        ;({ plan: chainPlan, funding, saleMinimum } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding, repayment: config.swap.repayment, brought }))
+        ;({ plan: chainPlan, funding, saleMinimum } = await settleSwapPlan(clients.publicClient, chainPlan, { quoter: config.swap.quoter, tokens, expectedOut, minAmountOut, funding, repayment: saleMinimumRepayment ? "sale-minimum" : "amount", brought }))
       }
       // Exact integers, each clamped to the on-chain bound it came from (the solver's amounts are floats); in swap and
       // callback plans (settled exactly above, with what each swap pays: the rest of a spend is the Safe's own funds, its

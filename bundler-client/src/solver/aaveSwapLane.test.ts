@@ -109,3 +109,19 @@ describe("swap deleverage on an Aave sub-account: the flash premium", () => {
     expect(flashPremium(18_000_000_000n, 5n)).toBe(9_000_000n)
   })
 })
+
+describe("the sale-minimum repayment (SolverInput.saleMinimumRepayment) on Aave: the fixed take, as the keeper sends it", () => {
+  test("an Aave rescue is the same plan with and without the flag; the same account without a premium (Morpho) is sized on the minimum and records what it brings", () => {
+    const aave = aaveNoBuffer()
+    const fixed = solve(aave).plan as Plan
+    const flagged = solve({ ...aave, saleMinimumRepayment: true }).plan as Plan
+    expect(blockOf(flagged)).toEqual(blockOf(fixed))
+    expect(flagged.actions[0]).not.toHaveProperty("brought")
+    const morpho = aaveNoBuffer({}, 0)
+    const morphoFixed = blockOf(solve(morpho).plan)
+    const morphoPlan = solve({ ...morpho, saleMinimumRepayment: true }).plan as Plan
+    // On the minimum the same goal needs a larger sale (the minimum is below the take), and the opener records its own funds.
+    expect(blockOf(morphoPlan).sold).toBeGreaterThan(morphoFixed.sold)
+    expect(morphoPlan.actions[0]?.brought).toBe(0)
+  })
+})

@@ -57,7 +57,7 @@ export type PlanStopExitParameters = {
   costs: SolverInput["costs"]
   /** The rule book's verdict on the plan (the caller's portfolio, policies, epochs and time): true when accepted. */
   accepts: (plan: Plan) => boolean
-  /** The backtester's what-if `swap.repayment: "sale-minimum"` ({@link SizeSwapDeleverageParameters.repayAtMinimum}); default false. */
+  /** The sale-minimum repayment (`SolverInput.saleMinimumRepayment`, {@link SizeSwapDeleverageParameters.repayAtMinimum}), applied on a venue without a flash premium only; default false. */
   repayAtMinimum?: boolean | undefined
   /**
    * Loan token taken from an allowed pool (`pool` address, `decimals` of its asset, `amount` in loan units > 0) and
@@ -81,6 +81,8 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
   const policy = input.policy
   if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
   const premiumBps = s.flashPremiumBps ?? 0
+  // The sale-minimum repayment on a venue without a flash premium only (Morpho Blue; Aave keeps the fixed take).
+  const atMinimum = params.repayAtMinimum === true && premiumBps === 0
   const sizing = sizeSwapDeleverage({
     ...s,
     prefunded: prefund?.amount ?? 0,
@@ -90,14 +92,14 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
     maxSlippageBps: policy.maxSlippageBps as number,
     capLeft,
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
-    repayAtMinimum: params.repayAtMinimum,
+    repayAtMinimum: atMinimum,
     ...(premiumBps > 0 ? { premiumBps } : {}),
   })
   if ("reason" in sizing || sizing.healthAfter < allowed.min) return undefined
   const action = (kind: Plan["actions"][number]["kind"], amount: number, asset: string, decimals: number): Plan["actions"][number] => ({ kind, subAccount: 0, pool: undefined, asset, amount, amountBase: toBaseUnits(amount, decimals) })
   const actions: Plan["actions"] = [
     ...(prefund === undefined ? [] : [{ ...action("WithdrawFromPool", prefund.amount, s.loanAsset, prefund.decimals), pool: prefund.pool, amountBase: toBaseUnits(prefund.amount, prefund.decimals) }]),
-    { ...action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals), ...(params.repayAtMinimum === true ? { brought: sizing.brought } : {}) },
+    { ...action("RepayWithCallback", sizing.repaid, s.loanAsset, s.loanDecimals), ...(atMinimum ? { brought: sizing.brought } : {}) },
     { ...action("WithdrawCollateral", sizing.sold, s.collateralAsset, s.collateralDecimals), amountBase: sizing.soldBase },
     ...sizing.sales.map((sale) => ({ ...action("SellCollateral", sale.amountIn, s.collateralAsset, s.collateralDecimals), amountBase: sale.amountBase, route: sale.route, expectedOut: sale.expectedOut })),
     action("EndCallback", 0, s.loanAsset, s.loanDecimals),

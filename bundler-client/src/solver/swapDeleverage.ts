@@ -355,9 +355,9 @@ export type SizeSwapDeleverageParameters = {
    */
   flashable?: number | undefined
   /**
-   * The backtester's what-if `swap.repayment: "sale-minimum"` (not the module's rule, docs/sale-minimum-repayment.md):
-   * the callback repays the sales at their on-chain minimum (oracle value less `maxSlippageBps`), so the sale is sized
-   * on that repayment instead of {@link swapPlanMargin}'s take. Default false.
+   * The module's sale-minimum repayment mode (`SolverInput.saleMinimumRepayment`, docs/sale-minimum-repayment.md): the
+   * callback repays the sales at their on-chain minimum (oracle value less `maxSlippageBps`), so the sale is sized on
+   * that repayment instead of {@link swapPlanMargin}'s take. Default false.
    */
   repayAtMinimum?: boolean | undefined
 }

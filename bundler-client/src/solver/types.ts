@@ -333,8 +333,8 @@ export type PlanAction = {
   idle?: bigint | undefined
   /**
    * A `RepayWithCallback`: the part of its repayment (loan units) its block's sales do not pay (the idle balance, pool
-   * withdrawals and donors' borrows it carries, less the flash premium's share on them), for the backtester's what-if
-   * `swap.repayment: "sale-minimum"` (`repayAtSaleMinimum`). Undefined: not recorded.
+   * withdrawals and donors' borrows it carries, less the flash premium's share on them), recorded under
+   * `saleMinimumRepayment` (the keeper's settlement and the backtester's `repayAtSaleMinimum` send it). Undefined: not recorded.
    */
   brought?: number | undefined
 }
@@ -480,9 +480,11 @@ export type SolverInput = {
    */
   deleverageToleranceFactor?: number | undefined
   /**
-   * The backtester's what-if `swap.repayment: "sale-minimum"` (not the module's rule, docs/sale-minimum-repayment.md): a
-   * swap deleverage's callback repays its sales at their on-chain minimum, and the solver sizes its sales on that.
-   * Default false (the module today: the keeper's fixed take).
+   * The module's sale-minimum repayment mode (issue 13, `ConstantsLib.REPAY_PLUS_SALE_MINIMUMS`,
+   * docs/sale-minimum-repayment.md), which the keeper and the backtester send with `swap.repayment: "sale-minimum"`: a swap
+   * deleverage's callback on a venue without a flash premium (Morpho Blue) repays what the plan brings plus its sales at
+   * their on-chain minimum, and the solver sizes those sales on that (recording `PlanAction.brought`). Aave sub-accounts
+   * keep the fixed take. Default false (the fixed take everywhere, `swap.repayment: "amount"`).
    */
   saleMinimumRepayment?: boolean | undefined
 }
