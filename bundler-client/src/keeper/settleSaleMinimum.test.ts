@@ -150,8 +150,9 @@ describe("settleSwapPlan + toSaleMinimumRepayment (swap.repayment: sale-minimum)
       safes: ["0x00000000000000000000000000000000000000b1"],
     }
     const swap = { quoter: "0x00000000000000000000000000000000000000a3", fee: 500 }
-    expect(parseKeeperConfig({ ...valid, swap }).swap?.repayment).toBeUndefined()
-    expect(parseKeeperConfig({ ...valid, swap: { ...swap, repayment: "amount" } }).swap?.repayment).toBeUndefined()
+    // The parsed configuration names the repayment it runs with (the default written out).
+    expect(parseKeeperConfig({ ...valid, swap }).swap?.repayment).toBe("amount")
+    expect(parseKeeperConfig({ ...valid, swap: { ...swap, repayment: "amount" } }).swap?.repayment).toBe("amount")
     expect(parseKeeperConfig({ ...valid, swap: { ...swap, repayment: "sale-minimum" } }).swap?.repayment).toBe("sale-minimum")
     for (const bad of ["minimum", 1, null])
       expect(() => parseKeeperConfig({ ...valid, swap: { ...swap, repayment: bad } })).toThrow(expect.objectContaining({ field: "swap.repayment" }))
