@@ -127,6 +127,22 @@ export function describePlan(plan: Plan): string[] {
 }
 
 /**
+ * One line per action of the plan as it would be sent (base units; a `RepayWithCallback` in the sale-minimum repayment
+ * mode reads "<amount> + the block's sale minimums at inclusion", since the module adds them then; a swap names its
+ * route word, a pool action its pool), for the dry run's log.
+ *
+ * @param plan - The plan after settlement, clamp and the sale-minimum conversion (base units).
+ * @returns e.g. `["RepayWithCallback 8120000 + the block's sale minimums at inclusion -> 0x1234abcd…", ...]`.
+ */
+export function describeChainPlan(plan: ChainPlan): string[] {
+  return plan.actions.map((a) => {
+    const mode = "repayment" in a && a.repayment === "sale-minimum" ? " + the block's sale minimums at inclusion" : ""
+    const word = "route" in a ? ` route ${a.route.slice(0, 10)}…` : a.kind.endsWith("Pool") && a.pool !== undefined ? ` ${a.pool.slice(0, 10)}…` : ""
+    return `${a.kind} ${a.amount}${mode}${word} -> ${(plan.subAccounts[a.subAccount] ?? "").slice(0, 10)}…`
+  })
+}
+
+/**
  * A plan clamped to the chain's bounds before it is sent ({@link clampPlanToChainBounds}), and, with `judge` (the rule
  * book on the snapshot's state, {@link snapshotRuleJudge}), judged again and repaired when the clamp made it one the
  * module refuses (review rr11e E1). When nothing material is left, nothing is sent: a warning names the binding bounds
@@ -2020,7 +2036,8 @@ export class SafeStep {
       // minimums at the oracle at inclusion; `toSaleMinimumRepayment`).
       chainPlan = toSaleMinimumRepayment(clamped, saleMinimum, swapMinimumsAtInclusion(clamped, snapshot))
       if (this.deps.dryRun) {
-        logger.info({ safe, block: Number(block), plan: describePlan(plan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
+        // The solver's plan (loan units) and the operation's as it would be sent (base units, the sale-minimum mode named).
+        logger.info({ safe, block: Number(block), plan: describePlan(plan), sends: describeChainPlan(chainPlan), venues: plan.subAccounts.map((id) => venues.get(id.toLowerCase()) ?? "unknown") }, "dry run: plan not sent")
         events.emit({ type: "plan", safe, block, plan: chainPlan, dryRun: true })
         return
       }

@@ -9,6 +9,7 @@ import { settleSwapPlan, toSaleMinimumRepayment } from "./portfolio.js"
 import { clampPlanToChainBounds } from "./chainBounds.js"
 import { LLTV, SWAP_ADAPTER, policy as policyOf } from "./testing.js"
 import { parseKeeperConfig } from "./config.js"
+import { describeChainPlan } from "./safeStep.js"
 
 // Issue 13, the keeper's side of the module's sale-minimum repayment mode (`swap.repayment: "sale-minimum"`): the
 // settlement writes the repayment out as own funds + the sales' minimums, the clamp bounds that, and
@@ -100,6 +101,9 @@ describe("settleSwapPlan + toSaleMinimumRepayment (swap.repayment: sale-minimum)
     expect(sent.actions[0]).toMatchObject({ kind: "RepayWithCallback", amount: own, repayment: "sale-minimum" })
     expect(() => assertPlanShape(sent)).not.toThrow()
     expect(BigInt(toPlanStruct(sent).actions[0]?.pool as string)).toBe(REPAY_PLUS_SALE_MINIMUMS)
+    // The dry run's log line of the operation names the mode and the own funds (not the written-out repayment).
+    expect(describeChainPlan(sent)[0]).toBe(`RepayWithCallback ${own} + the block's sale minimums at inclusion -> ${SUB.slice(0, 10)}…`)
+    expect(describeChainPlan(clamped)[0]).toBe(`RepayWithCallback ${own + minimum} -> ${SUB.slice(0, 10)}…`)
     // Without the option: the fixed take, nothing turned.
     const fixed = await settle()
     expect(fixed.saleMinimum.size).toBe(0)
