@@ -154,8 +154,8 @@ describe("settleSwapPlan + toSaleMinimumRepayment (swap.repayment: sale-minimum)
       safes: ["0x00000000000000000000000000000000000000b1"],
     }
     const swap = { quoter: "0x00000000000000000000000000000000000000a3", fee: 500 }
-    // The parsed configuration names the repayment it runs with (the default written out).
-    expect(parseKeeperConfig({ ...valid, swap }).swap?.repayment).toBe("amount")
+    // The parsed configuration names the repayment it runs with (the default, "sale-minimum" since stop 61, written out).
+    expect(parseKeeperConfig({ ...valid, swap }).swap?.repayment).toBe("sale-minimum")
     expect(parseKeeperConfig({ ...valid, swap: { ...swap, repayment: "amount" } }).swap?.repayment).toBe("amount")
     expect(parseKeeperConfig({ ...valid, swap: { ...swap, repayment: "sale-minimum" } }).swap?.repayment).toBe("sale-minimum")
     for (const bad of ["minimum", 1, null])
