@@ -10,7 +10,6 @@ import type { KeeperEvent } from "../bundler-client/src/keeper/keeper"
 import { keeperCosts } from "../bundler-client/src/keeper/safeStep"
 import { readPortfolio } from "../bundler-client/src/keeper/portfolio"
 import { solve } from "../bundler-client/src/solver/solver"
-import { SWAP_PLAN_TAKE_BIAS } from "../bundler-client/src/solver/swapDeleverage"
 import { readMorphoPosition } from "../bundler-client/src/devnet/liquidator"
 import { demoProbes } from "./keeperProbes"
 
@@ -59,27 +58,30 @@ describe("swap deleverage funding on the devnet (anvil + Alto + paymaster + Unis
     expect(kinds(plan)).toEqual(["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
     const [repay, withdraw, sell] = plan.actions
     expect(sell?.amount).toBe(withdraw?.amount)
-    // The repayment carries the idle USDC: it exceeds the sale's oracle value less the fee by about 1,500.
-    expect(repay?.amount).toBeGreaterThan(parseUnits("1500", 6))
-    // The same state with no idle USDC (the solver on the snapshot the keeper planned on) sells more collateral.
+    // The keeper's default (issue 13, stop 61): the module's sale-minimum repayment mode. The callback's amount is the
+    // plan's own part, the 1,500 idle USDC; the module adds the sale's on-chain minimum at inclusion.
+    expect(repay !== undefined && "repayment" in repay ? repay.repayment : undefined).toBe("sale-minimum")
+    expect(repay?.amount).toBeLessThanOrEqual(parseUnits("1500", 6))
+    expect(repay?.amount).toBeGreaterThan(parseUnits("1499.99", 6))
+    // The same state with no idle USDC (the solver on the snapshot the keeper planned on, sizing on the minimum as the
+    // keeper does) sells more collateral.
     const observed = events.find((e): e is Extract<KeeperEvent, { type: "observed" }> => e.type === "observed" && e.block === sent[0]?.block && e.result?.plan !== undefined)
     expect(observed).toBeDefined()
     const input = observed!.snapshot.input
     const usdc = env.stack.tokens.usdc.toLowerCase()
     expect(input.idle[usdc]).toBeCloseTo(1500, 6)
-    const none = solve({ ...input, idle: { ...input.idle, [usdc]: 0 } })
+    const none = solve({ ...input, idle: { ...input.idle, [usdc]: 0 }, saleMinimumRepayment: true })
     const soldWithout = none.plan?.actions.filter((a) => a.kind === "SellCollateral").reduce((s, a) => s + a.amount, 0) ?? 0
     const weth = input.subAccounts.find((s) => s.state.collateralAsset === env.stack.tokens.weth.toLowerCase())
     const sold = Number(sell?.amount) / 1e18
     expect(sold).toBeLessThan(soldWithout - 1500 / (weth?.state.price as number))
-    // Included, sponsored, and the idle USDC spent: what is left is what the sale paid above its take (swapPlanMargin:
-    // its on-chain minimum plus SWAP_PLAN_TAKE_BIAS of the way to its expected output), at most (1 - k) x maxSlippageBps.
+    // Included, sponsored, and the idle USDC spent: what is left is what the sale paid above its on-chain minimum, at
+    // most maxSlippageBps of the sale (the fixed take, swap.repayment "amount", left at most (1 - SWAP_PLAN_TAKE_BIAS) of it).
     expect(run.rebalances.map((r) => r.success)).toEqual([true])
     const [op] = await probes.keeperOps(start)
     expect(getAddress(op?.args.paymaster as string)).toBe(env.devnet.addresses.verifyingPaymaster)
     const left = Number(await usdcOf(safe)) / 1e6
-    const bound = (1 - SWAP_PLAN_TAKE_BIAS) * (weth?.policy.maxSlippageBps ?? 0) + 2.5
-    expect(left).toBeLessThan((sold * (weth?.state.price as number) * bound) / 10_000)
+    expect(left).toBeLessThan((sold * (weth?.state.price as number) * (weth?.policy.maxSlippageBps ?? 0)) / 10_000)
     const [wethHealth] = await probes.healths()
     expect(wethHealth).toBeGreaterThan(1.35)
     console.log(`idle-funded swap deleverage: sold ${sold.toFixed(4)} WETH instead of ${soldWithout.toFixed(4)}, repaid ${Number(repay?.amount) / 1e6} USDC, ${left.toFixed(2)} USDC left idle, gas ${run.rebalances[0]?.gasUsed}`)

@@ -15,7 +15,10 @@ import { collectKeeperEvents, demoProbes, startRpcProxy, waitFor } from "./keepe
 // operation reaches Alto, so the pool has moved between the keeper's quote and the operation's inclusion. The proxy in
 // front of Alto makes the window deterministic: the move is mined before the operation is forwarded.
 // With maxSlippageBps 50 the take absorbs a pool drop of about 28-34 bp (r + 0.8 of the slack, by the sale's fee and
-// impact; measured in modules/test/integration/SwapInclusionWindow.t.sol).
+// impact; measured in modules/test/integration/SwapInclusionWindow.t.sol). The keeper sends the module's sale-minimum
+// repayment mode by default (issue 13, stop 61: the callback repays the sale's on-chain minimum at inclusion, so the
+// window is gone); the fixed take's tests below configure `swap.repayment: "amount"`, and the last test shows the
+// default landing the same 40 bp drop.
 let env: DemoEnv
 let driver: PriceDriver
 const { healths, keeperOps, keeperNonce } = demoProbes(() => env)
@@ -82,14 +85,19 @@ async function moveOnFirstSend(bps: number) {
   return { bundler, state }
 }
 
+/** The devnet keeper's swap configuration with the given `swap.repayment`. */
+function swapWith(repayment: "amount" | "sale-minimum") {
+  return { quoter: env.uniswap?.quoterV2, fee: env.settings.swapFeeTiers[0] ?? 500, fees: env.settings.swapFeeTiers, repayment }
+}
+
 /**
- * Runs a keeper behind {@link moveOnFirstSend}, sets WETH to `price`, then waits for `until` over the keeper's
+ * Runs a keeper (the fixed take unless `repayment` says otherwise) behind {@link moveOnFirstSend}, sets WETH to `price`, then waits for `until` over the keeper's
  * included events.
  */
-async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, until: (included: Included[]) => boolean, afterFirst?: () => Promise<void>) {
+async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, until: (included: Included[]) => boolean, afterFirst?: () => Promise<void>, repayment: "amount" | "sale-minimum" = "amount") {
   const { bundler, state } = await moveOnFirstSend(bps)
   const { events, onEvent } = collectKeeperEvents()
-  const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url }), { chain: env.devnet.chain, onEvent })
+  const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url, swap: swapWith(repayment) }), { chain: env.devnet.chain, onEvent })
   await keeper.start()
   try {
     const from = await driver.set({ WETH: price, WBTC: 60_000 })
@@ -157,7 +165,7 @@ describe("a swap rescue with the pool moved between the keeper's quote and inclu
     // it is included and the pool is back on the oracle, ONE processSafe call must report the revert and send again.
     const { bundler, state } = await moveOnFirstSend(40)
     const events: KeeperEvent[] = []
-    const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url }), { chain: env.devnet.chain, onEvent: (e) => void events.push(e) })
+    const keeper = new Keeper(demoKeeperConfig(env, { bundlerUrl: bundler.url, swap: swapWith("amount") }), { chain: env.devnet.chain, onEvent: (e) => void events.push(e) })
     const safe = env.managed.address
     try {
       await keeper.init()
@@ -193,5 +201,22 @@ describe("a swap rescue with the pool moved between the keeper's quote and inclu
       await keeper.stop()
       await bundler.stop()
     }
+  }, 300_000)
+  test("the keeper's default, the sale-minimum repayment mode: the same 40 bp drop after the quote, and the FIRST rescue lands", async () => {
+    // From about 1.42 at 2,100 after the tests above: 1,800 takes WETH below the band again.
+    const { from, moved, sent, included, events } = await rescueWithPoolMovedBeforeInclusion(40, 1800, (i) => i.length >= 1, undefined, "sale-minimum")
+    const first = sent[0] as Sent
+    const opener = first.plan.actions[0]
+    expect(opener?.kind).toBe("RepayWithCallback")
+    expect(opener !== undefined && "repayment" in opener ? opener.repayment : undefined).toBe("sale-minimum")
+    expect(moved).toBeGreaterThanOrEqual(first.block)
+    expect(included[0]?.block).toBeGreaterThan(moved)
+    expect(included[0]?.userOpHash).toBe(first.userOpHash)
+    expect(included[0]?.success, JSON.stringify(included[0], (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(true)
+    expect(events.filter((e) => e.type === "alert")).toEqual([])
+    const ops = await keeperOps(from)
+    expect(ops.map((o) => o.args.success)).toEqual([true])
+    const [weth] = await healths()
+    expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
   }, 300_000)
 })
