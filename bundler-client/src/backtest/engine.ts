@@ -348,7 +348,7 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
-    this.saleMinimum = config.swap.repayment === "sale-minimum"
+    this.saleMinimum = config.swap.repayment !== "planned" && config.swap.repayment !== "amount"
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const price = this.series(s.asset)[0] as number

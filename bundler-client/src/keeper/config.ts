@@ -273,7 +273,7 @@ export function parseKeeperConfig(
     // mode (docs/sale-minimum-repayment.md); "amount" (the default) the fixed take.
     if (sw.repayment !== undefined && sw.repayment !== "amount" && sw.repayment !== "sale-minimum")
       r.fail("swap.repayment", 'must be "amount" or "sale-minimum"')
-    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, repayment: sw.repayment === "sale-minimum" ? ("sale-minimum" as const) : ("amount" as const) }
+    swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, repayment: sw.repayment === "amount" ? ("amount" as const) : ("sale-minimum" as const) }
   }
   const levels = ["trace", "debug", "info", "warn", "error", "fatal", "silent"]
   if (o.logLevel !== undefined && !levels.includes(o.logLevel as string)) r.fail("logLevel", `must be one of ${levels.join(", ")}`)

@@ -1863,7 +1863,7 @@ export class SafeStep {
     const unexcluded = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
     // Issue 13: with `swap.repayment: "sale-minimum"` the solver sizes Morpho swap rescues on the repayment at the
     // sales' minimum.
-    const saleMinimumRepayment = config.swap?.repayment === "sale-minimum"
+    const saleMinimumRepayment = config.swap !== undefined && config.swap.repayment !== "amount"
     const input = saleMinimumRepayment ? { ...unexcluded, saleMinimumRepayment: true } : unexcluded
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
     // rescues, the sub-account lowest against its minHealth), whatever the order of the policies.
