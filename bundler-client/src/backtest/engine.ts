@@ -8,10 +8,10 @@ import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds, withSalesAtRead } from "../solver/solver.js"
-import { withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
+import { INCLUSION_MARGIN, withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
-import { fillSwapActions, sizeSwapDeleverage, swapMinOut, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { fillSwapActions, repayAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
@@ -165,47 +165,31 @@ type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
+export { repayAtSaleMinimum }
+
 /**
- * `swap.repayment: "sale-minimum"` (LeverageModule's sale-minimum repayment mode, as the keeper sends it with the same
- * option; docs/sale-minimum-repayment.md). Each `RepayWithCallback` of a venue without a flash premium (Morpho
- * Blue; an Aave block keeps the fixed take, as the keeper sends it) whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
- * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
- * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'
- * borrows; else the pool withdrawals for the same sub-account) plus the block's sales at their on-chain minimum output
- * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps)), rounded up in base units: the amount the module would compute at
- * inclusion. A sale then lands whatever the price does between quote and inclusion as long as the pool pays its
- * on-chain minimum (else `SlippageExceeded`, as today) and the repayment stays within the debt, where a fixed repayment
- * lands only inside a window about `maxSlippageBps` wide (an oracle fall past it: the callback is short,
- * `ActionFailed`; a rise past it: `SaleExceedsRepayment`). The sales' output above their minimum stays idle in the Safe
- * (the module's one slack).
+ * Which side of its landing zone a reverted plan that sells collateral landed on (`HealthOutsideLandingZone`), from the
+ * rule book's reason: "under" its floor, "over" its top; undefined for any other plan or reason. Under the sale-minimum
+ * repayment ({@link repayAtSaleMinimum}) a sale's repayment follows the inclusion oracle, so the fixed take's two
+ * reverts (`ActionFailed` short when the fall ran on past the plan's, `SaleExceedsRepayment` when the price held or
+ * rose) no longer happen; the same price moves land the sale outside its landing zone instead, more so than they move a
+ * fixed take's landing (the repayment moves with the price: the health after moves about debt / (debt - repayment) times
+ * the price's move, not once), under the floor after a fall past the plan's, over the top after a rise (a rescue is
+ * never sized for a rise). The engine's feedback on a sale's revert reads these as it reads the fixed take's two
+ * (issue 13, stop 61: bk57's no-idle 300 s seed 201, a rescue sized for the fall landed over the zone's top four polls
+ * running as the price rebounded, each re-planned for the same fall, liquidated at the next gap where threshold's,
+ * sized at the read price, landed).
  *
- * @param plan - The plan as decided (floats and base units).
- * @param subs - Sub-accounts at inclusion (their `price` is the oracle's).
- * @param maxSlippageBps - Each sub-account's swap bound, bps.
- * @returns The plan with each such repayment replaced (others unchanged).
+ * @param plan - The plan that reverted.
+ * @param why - The revert reason (`executePlan`'s).
+ * @returns The side, or undefined.
  */
-export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[], maxSlippageBps: (id: string) => number): Plan {
-  if (!plan.actions.some((a) => a.kind === "SellCollateral")) return plan
-  const actions = plan.actions.map((a, i) => {
-    if (a.kind !== "RepayWithCallback") return a
-    const id = plan.subAccounts[a.subAccount] as string
-    const s = subs.find((x) => x.id === id)
-    // A flash-funded callback (Aave) keeps the fixed take, as the keeper sends it (the module adds the minimum whole, the
-    // flash premium would come out of the plan's own funds).
-    if (s === undefined || (s.flashPremiumBps ?? 0) > 0) return a
-    let minimum = 0
-    for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
-      const b = plan.actions[j] as PlanAction
-      if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += swapMinOut(b, s.price, maxSlippageBps(id))
-    }
-    if (!(minimum > 0)) return a
-    // What the plan brings besides the sales: as the solver recorded it, else the pool withdrawals for this sub-account.
-    const pools = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amount : sum), 0)
-    const repaid = (a.brought ?? pools) + minimum
-    const amountBase = BigInt(Math.ceil(repaid * (1 + 1e-9) * 10 ** s.loanDecimals))
-    return { ...a, amount: Number(amountBase) / 10 ** s.loanDecimals, amountBase }
-  })
-  return { ...plan, actions }
+export function saleZoneSide(plan: Plan, why: string): "under" | "over" | undefined {
+  if (!plan.actions.some((a) => a.kind === "SellCollateral")) return undefined
+  const m = /lands at health ([0-9.eE+-]+), outside its landing zone \[([0-9.eE+-]+), ([0-9.eE+-]+)\] \(HealthOutsideLandingZone\)/.exec(why)
+  if (m === null) return undefined
+  const [h, lo, hi] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  return h < lo ? "under" : h > hi ? "over" : undefined
 }
 
 function pathSeed(paths: PricePaths): number {
@@ -287,6 +271,14 @@ class Simulation {
    * until a second gap liquidated it where threshold's sale, sized at the read price, landed).
    */
   private readonly saleHeld = new Set<string>()
+  /**
+   * Sub-accounts whose last plan, a sale under the sale-minimum repayment, landed over its landing zone's top
+   * ({@link saleZoneSide} "over": the price rose between the decision and the step it executed at; also in
+   * {@link saleHeld}): until a plan of theirs lands, the keeper's margin under the zone's top (`landingMarginTop`) covers
+   * the price's move over the delay the operation really takes, not only the live inclusion window, as rr13 F6 widens
+   * the fall after a shortfall (issue 13, stop 61: bk57's no-idle 300 s seed 201).
+   */
+  private readonly overTop = new Set<string>()
   /** Oracle price of each asset at the keeper's latest poll and at the one before (for {@link Simulation.jumping}). */
   private readonly polled: Record<string, number> = {}
   private readonly previousPoll: Record<string, number> = {}
@@ -551,7 +543,7 @@ class Simulation {
   private observeShadows(): void {
     if (this.paper !== undefined) {
       const t = this.ts[this.k] as number
-      const seen = this.paper.observe({ now: t, subAccounts: this.subAccountInputs("threshold"), pools: this.pools, idle: this.idle, costs: this.config.costs, mode: "threshold" })
+      const seen = this.paper.observe({ now: t, subAccounts: this.subAccountInputs("threshold"), pools: this.pools, idle: this.idle, costs: this.config.costs, mode: "threshold", saleMinimumRepayment: this.saleMinimum })
       this.shadowHealth.clear()
       for (const s of this.subs) {
         const h = seen.get(s.id.toLowerCase())
@@ -706,9 +698,20 @@ class Simulation {
       this.result.rejectedRebalances++
       // Each side of a sale's window (a fixed repayment between its minimum at the inclusion oracle and its output at the
       // pool price of inclusion) says where the next plan is sized: the fall went on (widen) or the price held (at the read).
+      // Under the sale-minimum repayment ({@link repayAtSaleMinimum}) those two reverts are gone (the repayment follows
+      // the inclusion oracle) and the same price moves show as the landing zone's sides instead ({@link saleZoneSide}):
+      // over its top, the price held or rose (at the read price, and the margin under the top over the real delay:
+      // {@link overTop}); under its floor, the fall went on, but the fall is not widened over the real delay as after a
+      // short fixed take (rr13 F6): with the repayment following the oracle, a sale sized for that fall lands far over
+      // the band when the price does not follow (bk57's 300 s seed 201: 2.21 against a band top of 1.7, HealthOutOfBand,
+      // twice), where the fixed take it was made for merely reverted.
+      const side = this.saleMinimum ? saleZoneSide(planned, why) : undefined
       const shortfall = /inside the callback: needs .* \(ActionFailed\)/.test(why)
-      const held = /\(SaleExceedsRepayment\)/.test(why)
+      const held = /\(SaleExceedsRepayment\)/.test(why) || side === "over"
       for (const id of planned.subAccounts) {
+        if (side === "over") this.overTop.add(id)
+        else if (side === "under" || shortfall) this.overTop.delete(id)
+        if (side === "under") this.saleHeld.delete(id)
         if (shortfall) this.shortfallReverted.add(id)
         if (held) this.shortfallReverted.delete(id)
         if (held) this.saleHeld.add(id)
@@ -727,6 +730,7 @@ class Simulation {
     for (const id of plan.subAccounts) {
       this.shortfallReverted.delete(id)
       this.saleHeld.delete(id)
+      this.overTop.delete(id)
     }
     // applyPlan burns `amount x slippageBps` extra shares on a pool exit and credits `amount x (1 - slippageBps)` on an entry.
     for (const a of plan.actions) {
@@ -1054,7 +1058,20 @@ class Simulation {
     const wide = mode === "autopilot" && this.shortfallReverted.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay) : undefined
     const widened = wide === undefined ? live : { ...live, subAccounts: live.subAccounts.map((x, i) => (this.shortfallReverted.has(x.state.id) ? (wide.subAccounts[i] as SubAccountInput) : x)) }
     // After a sale reverted because the price held (`saleHeld`), that sub-account is planned at the read price.
-    const aimed = mode === "autopilot" && this.saleHeld.size > 0 ? { ...widened, subAccounts: widened.subAccounts.map((x) => (this.saleHeld.has(x.state.id) ? withoutFallDrift(x) : x)) } : widened
+    const readAt = mode === "autopilot" && this.saleHeld.size > 0 ? { ...widened, subAccounts: widened.subAccounts.map((x) => (this.saleHeld.has(x.state.id) ? withoutFallDrift(x) : x)) } : widened
+    // After a sale landed over its zone's top under the sale-minimum repayment ({@link overTop}), that sub-account's
+    // margin under the top covers the move over the real delay.
+    const topWide = mode === "autopilot" && this.overTop.size > 0 ? withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, undefined, Math.max(delay, INCLUSION_MARGIN.blocks * this.config.keeper.blockSeconds)) : undefined
+    const aimed =
+      topWide === undefined
+        ? readAt
+        : {
+            ...readAt,
+            subAccounts: readAt.subAccounts.map((x, i) => {
+              const m = (topWide.subAccounts[i] as SubAccountInput).landingMargin
+              return this.overTop.has(x.state.id) && m !== undefined && m > (x.landingMarginTop ?? x.landingMargin ?? 0) ? { ...x, landingMarginTop: m } : x
+            }),
+          }
     // A rescue the inclusion margin rules out (review rr13t T3, gap families): after a gap the volatility reads tens of
     // times its calm value, the margin lifts the landing floor past what one operation's caps can reach, and the solver
     // plans nothing while the position sits just above health 1 for hours (liquidated on a gap that does not recover,

@@ -25,7 +25,12 @@ import type { PricePaths } from "../prices/csv.js"
  */
 
 const T0 = 1_700_000_000
-const CONFIGS = { buffered: resolveBacktestConfig(), "no-idle": resolveBacktestConfig(TRADERS["no-idle"]) }
+// The no-idle breaks were found, and fixed, with the fixed take (`swap.repayment: "amount"`), pinned here (the buffered
+// trader's threshold never sells). Under the sale-minimum default (stop 61) threshold's sales land where the fixed
+// take's reverted: on seed 299 it is then liquidated (min 0.968), so issue 13's rule does not bind there; the last test
+// checks the rule on the five breaks under the default.
+const CONFIGS = { buffered: resolveBacktestConfig(), "no-idle": resolveBacktestConfig({ swap: { repayment: "amount" } }, resolveBacktestConfig(TRADERS["no-idle"])) }
+const DEFAULTS = { buffered: resolveBacktestConfig(), "no-idle": resolveBacktestConfig(TRADERS["no-idle"]) }
 // As bk50b found it (main cca29b2): the shadow was the model (`BandRuleShadow`, each band-rule landing at the target),
 // today `keeper.bandShadow` "model"; the default ("paper", the live keeper's BandRulePaper) follows the band rule's own
 // landings on a copy of the Safe, and "run" (the reference) reads them from a threshold run of the path.
@@ -103,6 +108,22 @@ describe("bk50b: the band-rule shadow under-estimates threshold when threshold's
       const autopilot = run(fuzzPath(285), "autopilot", "no-idle", configs)
       expect(autopilot.landed.map(minute), kind).toContain(2755)
       expect(autopilot.result.minHealth, kind).toBeGreaterThan(1)
+    }
+  })
+
+  it("under the sale-minimum default (stop 61), paper and run: on the five fuzz breaks the autopilot is not liquidated where threshold is not (threshold liquidated on no-idle seed 299)", () => {
+    for (const kind of ["paper", "run"] as const) {
+      const configs = { buffered: resolveBacktestConfig({ keeper: { bandShadow: kind } }, DEFAULTS.buffered), "no-idle": resolveBacktestConfig({ keeper: { bandShadow: kind } }, DEFAULTS["no-idle"]) }
+      const liquidatedThreshold: string[] = []
+      for (const [seed, trader] of BREAKS) {
+        const p = fuzzPath(seed)
+        if (run(p, "threshold", trader, DEFAULTS).result.liquidations > 0) {
+          liquidatedThreshold.push(`${trader} ${seed}`)
+          continue
+        }
+        expect(run(p, "autopilot", trader, configs).result.liquidations, `${kind}: ${trader} seed ${seed}`).toBe(0)
+      }
+      expect(liquidatedThreshold, kind).toEqual(["no-idle 299"])
     }
   })
 })

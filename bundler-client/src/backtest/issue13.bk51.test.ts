@@ -52,7 +52,12 @@ const START = () => gapPath(0, [[0, 5], [-0.25, 2], [-0.12, 240]])
 const MID = () => gapPath(360, [[0.22, 6], [-0.25, 2], [-0.12, 240]])
 /** Break 1, no-idle trader: 6 h calm, +30 % at minute 360, -25 % at 365, -18 % more at 368 (threshold's swap boost lands at 361, the autopilot's at 362). */
 const NO_IDLE = () => gapPath(360, [[0.3, 5], [-0.25, 3], [-0.18, 240]])
-const NO_IDLE_CONFIG = resolveBacktestConfig(TRADERS["no-idle"])
+/**
+ * The no-idle break was found, and fixed, with the fixed take (`swap.repayment: "amount"`), pinned here. Under the
+ * sale-minimum default (stop 61) threshold's rescue decided at 367, sized before the -18 % gap, lands and the gap
+ * liquidates threshold too (min 0.929; the autopilot 0.987): issue 13's rule does not bind on that path.
+ */
+const NO_IDLE_CONFIG = resolveBacktestConfig({ swap: { repayment: "amount" } }, resolveBacktestConfig(TRADERS["no-idle"]))
 
 const fuzzPath = (seed: number): PricePaths => fuzzPathOf(seed, T0)
 

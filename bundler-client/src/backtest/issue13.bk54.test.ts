@@ -48,7 +48,8 @@ describe("bk54: a gap that falls one minute more and holds two: the re-plan afte
     const p = gapThenMore(0.02, 4, -0.12, -0.03, 2, -0.2)
     const threshold = runBacktest(p, NO_IDLE, "threshold")
     expect(threshold.liquidations).toBe(0)
-    expect(threshold.minHealth).toBeCloseTo(1.0425, 3)
+    // 1.0425 with the fixed take; 1.0320 under the sale-minimum default (stop 61): threshold's sales land in the mode.
+    expect(threshold.minHealth).toBeCloseTo(1.032, 3)
     const events: BacktestEvent[] = []
     const autopilot = runBacktest(p, NO_IDLE, "autopilot", { trace: (e) => events.push(e) })
     expect(events.filter((e) => e.kind === "rejected" && /SaleExceedsRepayment/.test(e.detail ?? "")).map((e) => Math.round((e.time - T0) / 60))).not.toContain(366)

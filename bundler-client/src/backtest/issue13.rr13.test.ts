@@ -53,7 +53,8 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     // 741,722 before s50's boost floor (the band-rule shadow); 741,121 with the shadow model (BandRuleShadow), 741,722
     // again with the band rule's own landings (keeper.bandShadow "paper" or "run", stop 51: these paths' boosts land as
     // before).
-    expect(sum.autopilot).toBeCloseTo(741_722, -1)
+    // 741,752 under the sale-minimum default (stop 61): the autopilot's sales land in the mode.
+    expect(sum.autopilot).toBeCloseTo(741_752, -1)
     expect(sum["dfs-style"]).toBeCloseTo(782_092, -1)
     // the realised runs are the ones observed before the rule (b13b): only the liquidation-free reruns change
     // -840,618 before s50's boost floor: the autopilot's realised runs change there (601 better summed, the loss as much
@@ -111,7 +112,9 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     // 611,616 before s50's boost floor (the band-rule shadow); 611,601 with the shadow model, 611,613 with the band
     // rule's own landings (keeper.bandShadow "paper" or "run", stop 51); 610,277 with stop 55's gap read two minutes
     // (GAP_STEPS), the outlier rule of the noise and the top margin that no longer empties a zone (underTop).
-    expect(sum.autopilot).toBeCloseTo(610_277, -1)
+    // 623,515 under the sale-minimum default (stop 61: the backtester's Aave account carries no flash premium, so its
+    // sales repay in the mode too; still under dfs-style's).
+    expect(sum.autopilot).toBeCloseTo(623_515, -1)
     expect(sum["dfs-style"]).toBeCloseTo(625_362, -1)
     // After a close-factor liquidation the account keeps debt and dfs-style acts on it (orders after the liquidation).
     const events: BacktestEvent[] = []
@@ -183,7 +186,8 @@ describe("rr13 F5: the stop-loss on the -70 % collapse, no idle buffer (the issu
     expect(autopilot.liquidations).toBe(0)
     expect(autopilot.stopLossTrips).toBeGreaterThan(0)
     expect(staticRun.finalEquity).toBeCloseTo(8_095, -1)
-    expect(autopilot.finalEquity).toBeCloseTo(3_388, -1)
+    // 3,522 under the sale-minimum default (stop 61): the guard's exits land in the mode (3,388 with the fixed take).
+    expect(autopilot.finalEquity).toBeCloseTo(3_522, -1)
   })
 
   // Still skipped (b13c): the module lets no exit land above the band (rule 3); the owner-set stop-loss exit that would

@@ -57,7 +57,10 @@ describe("stop 56: a tripped guard's exit in a noisy fall waits for a rescue tha
     const autopilot = runBacktest(p, NO_IDLE, "autopilot", { trace: (e) => events.push(e) })
     expect(events.filter((e) => e.kind === "stop-loss" && /^exit waits: a noisy fall/.test(e.detail))).toEqual([])
     expect(autopilot.liquidations).toBe(0)
-    expect(autopilot.minHealth).toBeCloseTo(1.1116, 3)
+    // 1.1116 with the fixed take; under the sale-minimum default (stop 61) 1.1776 while the band rule on paper still
+    // planned fixed takes (its copy's sales reverted in the fall and it closed early: no in-band gate), 1.0461 since
+    // the paper plans and lands in the mode as threshold does (its copy lives until the gap and gates the in-band exits).
+    expect(autopilot.minHealth).toBeCloseTo(1.0461, 3)
   })
 
   it.skip("FAILS TODAY: noisy fall seed 16, -2.5 %/min +-3 %, then -20 % (buffered): threshold survives (1.0789); the autopilot's rescue decided at 388 is a sale (its epoch's pool withdrawals were larger), it reverts at 389 (SaleExceedsRepayment: the noise drew a rise) and the gap liquidates it at 390 (0.9485)", () => {

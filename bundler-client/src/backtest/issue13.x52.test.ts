@@ -75,7 +75,15 @@ describe("x52: a tripped guard's exit waits for the rescue only after the jump t
  * SaleExceedsRepayment; before `saleHeld` the autopilot re-planned for the same fall (widened by rr13 F6 after a first
  * shortfall) at every poll and the second gap liquidated it where threshold's sale, sized at the read price, landed.
  */
-const NO_IDLE = resolveBacktestConfig(TRADERS["no-idle"])
+/**
+ * `saleHeld` reads the fixed take's `SaleExceedsRepayment` (the price held where the sale was sized for a fall), so the
+ * grid is pinned to the fixed take (`swap.repayment: "amount"`). Under the sale-minimum default (stop 61) that revert
+ * does not happen (the same move lands a sale over its zone's top: engine `saleZoneSide`, `overTop`), and on four of
+ * the five saleHeld paths threshold's rescue at 369, sized before the -12 % gap, ends under the band (HealthOutOfBand)
+ * and the second gap liquidates threshold: the last test checks issue 13's rule on the grid under the default.
+ */
+const NO_IDLE = resolveBacktestConfig({ swap: { repayment: "amount" } }, resolveBacktestConfig(TRADERS["no-idle"]))
+const NO_IDLE_DEFAULT = resolveBacktestConfig(TRADERS["no-idle"])
 function gapGrid(rate: number, n: number, g1: number, k: number, g2: number) {
   const r = lcg(7)
   let p = calm(360, 3000, r)
@@ -127,5 +135,19 @@ describe("stop 52: after a sale reverts because the price held, the next plan is
     // 1.4427, was over 1.45 when the top margin emptied the zone and the unmargined fallback aimed at its top).
     expect(sale?.healthAfter).toBeGreaterThan(1.4)
     expect(autopilot.minHealth).toBeGreaterThan(1.15)
+  })
+
+  it("under the sale-minimum default (stop 61): on x52's saleHeld paths and x53's the autopilot is not liquidated where threshold is not (threshold liquidated on four saleHeld paths)", () => {
+    const liquidatedThreshold: string[] = []
+    for (const g of [[0.02, 6, -0.12, 3, -0.2], [0.02, 9, -0.12, 3, -0.2], [0.02, 9, -0.12, 3, -0.26], [0.03, 6, -0.12, 3, -0.2], [0.03, 6, -0.12, 3, -0.26], [0.02, 6, -0.12, 2, -0.2], [0.04, 4, -0.08, 2, -0.2], [0.02, 9, -0.1, 2, -0.15], [0.025, 4, -0.17, 2, -0.15], [0.03, 4, -0.1, 2, -0.22]] as const) {
+      const p = gapGrid(g[0], g[1], g[2], g[3], g[4])
+      const at = JSON.stringify(g)
+      if (runBacktest(p, NO_IDLE_DEFAULT, "threshold").liquidations > 0) {
+        liquidatedThreshold.push(at)
+        continue
+      }
+      expect(runBacktest(p, NO_IDLE_DEFAULT, "autopilot").liquidations, at).toBe(0)
+    }
+    expect(liquidatedThreshold).toEqual(["[0.02,9,-0.12,3,-0.2]", "[0.02,9,-0.12,3,-0.26]", "[0.03,6,-0.12,3,-0.2]", "[0.03,6,-0.12,3,-0.26]"])
   })
 })

@@ -48,16 +48,19 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  *   window). A keeper whose last swap rescue of a sub-account reverted short of its fixed repayment (the sale paid less:
  *   the fall ran on past the window before inclusion) passes the delay that operation really took from quote to
  *   inclusion (issue 13 rr13 F6); the default keeps the live window so a stepped collapse's exits are not refused.
+ * @param marginSeconds - Seconds of price move the landing margin `m` is taken over (default `blocks x blockSeconds`, the
+ *   live window). The backtester passes the delay an operation really takes to fill for a sub-account whose last sale,
+ *   under the sale-minimum repayment, landed over its zone's top (issue 13, stop 61), as its `landingMarginTop`.
  * @returns The input with each sub-account's `landingMargin` (log-health; and `inclusionDrift`, log price; and after a
  *   gap `landingMarginTop`, log-health); the on-chain policy is unchanged.
  */
-export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number, fallSeconds?: number): SolverInput {
+export function withInclusionMargin(input: SolverInput, blockSeconds: number, riseSeconds?: number, fallSeconds?: number, marginSeconds?: number): SolverInput {
   return {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
       const { minHealth, maxHealth } = sub.policy
       const cap = INCLUSION_MARGIN.maxShareOfBand * Math.log(maxHealth / minHealth)
-      const years = (INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR
+      const years = (marginSeconds ?? INCLUSION_MARGIN.blocks * blockSeconds) / SECONDS_PER_YEAR
       const m = Math.min(INCLUSION_MARGIN.deviations * sub.risk.sigma * Math.sqrt(years), cap)
       // A take already survives an oracle that has not moved by inclusion up to SWAP_PLAN_TAKE_BIAS of the slippage
       // bound above its minimum; only the expected fall beyond that is planned for (a slower fall stays as quoted, so a

@@ -761,7 +761,10 @@ export class SafeStep {
     // Every per-sub-account series, log line and alert names the venue (morpho-blue, aave-v3) the policy's adapter is.
     const venues = new Map(raw.chain.map((s) => [s.subAccount.toLowerCase(), venueOf(config.deployment, s.policy.adapter)]))
     for (const [id, venue] of venues) rt.venues.set(id, venue)
-    const snapshot = this.deps.volatility.apply(rt, raw)
+    // Issue 13, stop 61: under `swap.repayment: "sale-minimum"` the band rule on paper (`rt.bandPaper`, fed this read by
+    // the volatility feed) plans and lands its sales in that mode too, as the Safe's own do (BandRulePaper reads the flag).
+    const modeRead = config.swap !== undefined && config.swap.repayment !== "amount" ? { ...raw, input: { ...raw.input, saleMinimumRepayment: true } } : raw
+    const snapshot = this.deps.volatility.apply(rt, modeRead)
     for (const s of snapshot.chain) {
       const labels = { safe, sub_account: s.subAccount, venue: venues.get(s.subAccount.toLowerCase()) as string }
       metrics.set("levpilot_health", "Health of each sub-account, by venue (Morpho Blue: collateral value x LLTV / debt; Aave v3: its health factor).", labels, s.debt === 0n ? Number.POSITIVE_INFINITY : Number(s.health) / 1e18)

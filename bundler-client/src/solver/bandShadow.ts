@@ -2,7 +2,7 @@ import { PlanExecutionError } from "./errors.js"
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { solveByLoanAsset } from "./solver.js"
 import { applyPlan, recordPlanUsage, venueHealthOf } from "./state.js"
-import { curveSwapFill, fillSwapActions } from "./swapDeleverage.js"
+import { curveSwapFill, fillSwapActions, repayAtSaleMinimum } from "./swapDeleverage.js"
 import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountState, SwapCurve } from "./types.js"
 
 /**
@@ -116,6 +116,13 @@ export class BandRulePaper {
    * sub-account after them.
    */
   private pending: { plans: Plan[]; at: number; expected: Map<string, number> } | undefined
+  /**
+   * Whether the band rule's sales repay at their on-chain minimum (`SolverInput.saleMinimumRepayment` of the latest
+   * observation; issue 13, stop 61): the copy is then planned and landed in that mode, as the live Safe is. Without it
+   * the copy's sales were fixed takes that reverted in a fall (`ActionFailed`, `SaleExceedsRepayment`) where the band
+   * rule's in the mode land, and the copy read below (or above) the band rule it stands for.
+   */
+  private saleMinimum = false
 
   /**
    * The copy as of the last observation (sub-accounts with their own collateral and debt, pools, idle balances; units as
@@ -143,8 +150,11 @@ export class BandRulePaper {
       if (a.kind === "BuyCollateral") return x.swapBuy !== undefined && (a.route === undefined || x.swapBuy.route === a.route) ? x.swapBuy : undefined
       return [x.swap, ...(x.swapRoutes ?? [])].find((c) => c !== undefined && (a.route === undefined || c.route === a.route))
     }
+    // Under the sale-minimum repayment (`SolverInput.saleMinimumRepayment`, the band rule's plan sized on it) its sales
+    // repay their minimum at the landing oracle, as the live Safe's and the backtester's do ({@link repayAtSaleMinimum}).
+    const sent = this.saleMinimum ? repayAtSaleMinimum(plan, paper.subAccounts, (id) => policies[id]?.maxSlippageBps ?? 0) : plan
     const filled = fillSwapActions(
-      plan,
+      sent,
       paper.subAccounts,
       (id) => policies[id]?.maxSlippageBps ?? 0,
       (a, s) => {
@@ -182,6 +192,7 @@ export class BandRulePaper {
    */
   observe(input: SolverInput): Map<string, number> {
     const key = (id: string): string => id.toLowerCase()
+    this.saleMinimum = input.saleMinimumRepayment === true
     if (this.portfolio === undefined) this.portfolio = { subAccounts: [], pools: input.pools.map((p) => ({ ...p })), idle: { ...input.idle } }
     const paper = this.portfolio
     const live = new Map(input.subAccounts.map((x) => [key(x.state.id), x]))
@@ -255,7 +266,7 @@ export class BandRulePaper {
     if (decide && this.pending === undefined) {
       const paperNow = this.portfolio
       const subAccounts = inputs.map((x) => ({ ...x, state: paperNow.subAccounts.find((s) => s.id === x.state.id) as SubAccountState, epoch: this.epochs[x.state.id] as EpochState }))
-      const solved = [...solveByLoanAsset({ now: input.now, subAccounts, pools: paperNow.pools, idle: paperNow.idle, costs: input.costs, mode: "threshold" }).values()]
+      const solved = [...solveByLoanAsset({ now: input.now, subAccounts, pools: paperNow.pools, idle: paperNow.idle, costs: input.costs, mode: "threshold", saleMinimumRepayment: input.saleMinimumRepayment }).values()]
       const plans = solved.flatMap((r) => (r.plan === undefined ? [] : [r.plan]))
       if (plans.length > 0) this.pending = { plans, at: input.now, expected: new Map(solved.flatMap((r) => (r.plan === undefined ? [] : r.outcomes.map((o) => [key(o.id), o.healthAfter] as const)))) }
     }

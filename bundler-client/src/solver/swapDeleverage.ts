@@ -171,6 +171,49 @@ export function swapMinOut(action: Pick<PlanAction, "kind" | "amount">, price: n
   return (action.kind === "SellCollateral" ? action.amount * price : action.amount / price) * (1 - maxSlippageBps / 10_000)
 }
 
+/**
+ * `swap.repayment: "sale-minimum"` (LeverageModule's sale-minimum repayment mode, as the keeper sends it with the same
+ * option; docs/sale-minimum-repayment.md). Each `RepayWithCallback` of a venue without a flash premium (Morpho
+ * Blue; an Aave block keeps the fixed take, as the keeper sends it) whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
+ * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
+ * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'
+ * borrows; else the pool withdrawals for the same sub-account) plus the block's sales at their on-chain minimum output
+ * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps)), rounded up in base units: the amount the module would compute at
+ * inclusion. A sale then lands whatever the price does between quote and inclusion as long as the pool pays its
+ * on-chain minimum (else `SlippageExceeded`, as today) and the repayment stays within the debt, where a fixed repayment
+ * lands only inside a window about `maxSlippageBps` wide (an oracle fall past it: the callback is short,
+ * `ActionFailed`; a rise past it: `SaleExceedsRepayment`). The sales' output above their minimum stays idle in the Safe
+ * (the module's one slack).
+ *
+ * @param plan - The plan as decided (floats and base units).
+ * @param subs - Sub-accounts at inclusion (their `price` is the oracle's).
+ * @param maxSlippageBps - Each sub-account's swap bound, bps.
+ * @returns The plan with each such repayment replaced (others unchanged).
+ */
+export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[], maxSlippageBps: (id: string) => number): Plan {
+  if (!plan.actions.some((a) => a.kind === "SellCollateral")) return plan
+  const actions = plan.actions.map((a, i) => {
+    if (a.kind !== "RepayWithCallback") return a
+    const id = plan.subAccounts[a.subAccount] as string
+    const s = subs.find((x) => x.id === id)
+    // A flash-funded callback (Aave) keeps the fixed take, as the keeper sends it (the module adds the minimum whole, the
+    // flash premium would come out of the plan's own funds).
+    if (s === undefined || (s.flashPremiumBps ?? 0) > 0) return a
+    let minimum = 0
+    for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
+      const b = plan.actions[j] as PlanAction
+      if (b.kind === "SellCollateral" && b.subAccount === a.subAccount) minimum += swapMinOut(b, s.price, maxSlippageBps(id))
+    }
+    if (!(minimum > 0)) return a
+    // What the plan brings besides the sales: as the solver recorded it, else the pool withdrawals for this sub-account.
+    const pools = plan.actions.reduce((sum, b) => (b.kind === "WithdrawFromPool" && b.subAccount === a.subAccount && b.asset === s.loanAsset ? sum + b.amount : sum), 0)
+    const repaid = (a.brought ?? pools) + minimum
+    const amountBase = BigInt(Math.ceil(repaid * (1 + 1e-9) * 10 ** s.loanDecimals))
+    return { ...a, amount: Number(amountBase) / 10 ** s.loanDecimals, amountBase }
+  })
+  return { ...plan, actions }
+}
+
 export function fillSwapActions(
   plan: Plan,
   subs: readonly SubAccountState[],
