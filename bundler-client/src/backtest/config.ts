@@ -26,11 +26,11 @@ export type SwapConfig = {
   /** On-chain bound: a swap must return at least (1 - maxSlippageBps) of its oracle value, else it reverts. */
   maxSlippageBps: number
   /**
-   * What a Morpho swap deleverage's callback repays, as the keeper's `swap.repayment`: "amount" (the default, undefined
-   * reads as it; "planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
-   * maxSlippageBps wide around the quoted price) or "sale-minimum" (the module's sale-minimum repayment mode: the sales'
-   * on-chain minimum output at the inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum` in
-   * engine.ts, docs/sale-minimum-repayment.md). Aave blocks always repay the fixed amount, as the keeper sends them.
+   * What a Morpho swap deleverage's callback repays, as the keeper's `swap.repayment`: "sale-minimum" (the default since
+   * stop 61, undefined reads as it: the module's sale-minimum repayment mode, the sales' on-chain minimum output at the
+   * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum`, docs/sale-minimum-repayment.md) or
+   * "amount" ("planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
+   * maxSlippageBps wide around the quoted price). Aave blocks always repay the fixed amount, as the keeper sends them.
    */
   repayment?: "amount" | "planned" | "sale-minimum" | undefined
 }
@@ -343,7 +343,7 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
   if (!(w.feeBps >= 0 && w.feeBps < 10_000 && w.depth2Percent > 0 && w.maxSlippageBps >= 0))
     throw new BacktestConfigError("swap: need 0 <= feeBps < 10000, depth2Percent > 0, maxSlippageBps >= 0")
   if (w.repayment !== undefined && w.repayment !== "amount" && w.repayment !== "planned" && w.repayment !== "sale-minimum")
-    throw new BacktestConfigError(`swap.repayment must be "amount" (default; alias "planned") or "sale-minimum", got ${JSON.stringify(w.repayment)}`)
+    throw new BacktestConfigError(`swap.repayment must be "sale-minimum" (default) or "amount" (alias "planned"), got ${JSON.stringify(w.repayment)}`)
   const c = config.carry
   if (!(c.utilization >= 0 && c.utilization <= 1)) throw new BacktestConfigError(`carry.utilization must be in [0, 1], got ${c.utilization}`)
   if (!(c.rateAtTarget > 0 && c.marketFee >= 0 && c.marketFee < 1 && c.automationFeeBps >= 0)) throw new BacktestConfigError("carry: need rateAtTarget > 0, 0 <= marketFee < 1, automationFeeBps >= 0")

@@ -244,7 +244,7 @@ class Simulation {
   private readonly epochs: Record<string, EpochState> = {}
   private readonly seed: number
   private readonly latency: number
-  /** `swap.repayment: "sale-minimum"` ({@link repayAtSaleMinimum}): Morpho sales sized and judged on a repayment at their on-chain minimum. */
+  /** `swap.repayment: "sale-minimum"` (the default since stop 61, {@link repayAtSaleMinimum}): Morpho sales sized and judged on a repayment at their on-chain minimum. */
   private readonly saleMinimum: boolean
   private readonly guard: DrawdownGuard | undefined
   private subs: SubAccountState[]

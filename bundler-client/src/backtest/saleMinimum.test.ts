@@ -15,8 +15,9 @@ import type { Plan, SubAccountState } from "../solver/types.js"
  */
 const T0 = 1_700_000_000
 const ID = "0x00000000000000000000000000000000000000000000000000000000000000e1"
-const BUFFERED = resolveBacktestConfig()
-const WHAT_IF = resolveBacktestConfig({ swap: { repayment: "sale-minimum" } })
+// The fixed take (stop 60's main; the default until stop 61) and the sale-minimum repayment (the default since stop 61).
+const BUFFERED = resolveBacktestConfig({ swap: { repayment: "amount" } })
+const WHAT_IF = resolveBacktestConfig()
 
 const state: SubAccountState = {
   id: ID,
@@ -116,7 +117,7 @@ describe("the what-if on the random chains that break issue 13's rule (buffered)
   // fixed repayment (the price fell past the quote's window) and the gap liquidated it where threshold's pool rescue,
   // decided at the same poll, landed.
   for (const seed of [140, 191]) {
-    it(`seed ${seed}: liquidated as main stands (its exit reverts short before the gap); with the sale-minimum repayment the exit lands and the autopilot survives`, () => {
+    it(`seed ${seed}: liquidated with the fixed take (its exit reverts short before the gap); with the sale-minimum repayment (the default) the exit lands and the autopilot survives`, () => {
       const p = chainPath(seed, T0)
       expect(runBacktest(p, BUFFERED, "threshold").liquidations).toBe(0)
       const events: BacktestEvent[] = []
@@ -136,8 +137,8 @@ describe("swap.repayment in a configuration", () => {
     expect(resolveBacktestConfig({ swap: { repayment: "planned" } }).swap.repayment).toBe("planned")
     expect(resolveBacktestConfig({ swap: { repayment: "amount" } }).swap.repayment).toBe("amount")
     expect(resolveBacktestConfig({ swap: { repayment: "sale-minimum" } }).swap.repayment).toBe("sale-minimum")
-    expect(() => resolveBacktestConfig({ swap: { repayment: "exact" } })).toThrow(/swap\.repayment must be "amount" \(default; alias "planned"\) or "sale-minimum", got "exact"/)
-    // null removes it (the default, "planned"), as for the optional policy fields.
+    expect(() => resolveBacktestConfig({ swap: { repayment: "exact" } })).toThrow(/swap\.repayment must be "sale-minimum" \(default\) or "amount" \(alias "planned"\), got "exact"/)
+    // null removes it (the default, "sale-minimum" since stop 61), as for the optional policy fields.
     expect(resolveBacktestConfig({ swap: { repayment: null } }).swap.repayment).toBeUndefined()
   })
 })

@@ -73,8 +73,8 @@ export type KeeperConfig = {
    * `repayment` (issue 13): `"sale-minimum"` sends each Morpho swap rescue's `RepayWithCallback` in the module's
    * sale-minimum repayment mode (the module repays what the plan brings plus the sales' on-chain minimum at the oracle
    * at inclusion, so the rescue lands wherever the pool pays that minimum; the solver sizes the sales on it), `"amount"`
-   * (the default; undefined reads as it) the fixed take (docs/sale-minimum-repayment.md). Aave rescues always send the
-   * fixed take.
+   * the fixed take (docs/sale-minimum-repayment.md); the default (undefined reads as it) is `"sale-minimum"` since
+   * stop 61. Aave rescues always send the fixed take.
    */
   swap?: { quoter: Address; fee: number; fees: number[]; repayment?: "amount" | "sale-minimum" | undefined } | undefined
   /**
@@ -269,8 +269,8 @@ export function parseKeeperConfig(
         r.fail("swap.fees", "must be a non-empty list of Uniswap fee tiers (e.g. [500, 3000])")
       fees = [fee, ...(sw.fees as number[]).filter((n) => n !== fee)]
     }
-    // Issue 13: "sale-minimum" sends a Morpho swap rescue's RepayWithCallback in the module's sale-minimum repayment
-    // mode (docs/sale-minimum-repayment.md); "amount" (the default) the fixed take.
+    // Issue 13: "sale-minimum" (the default since stop 61) sends a Morpho swap rescue's RepayWithCallback in the module's
+    // sale-minimum repayment mode (docs/sale-minimum-repayment.md); "amount" the fixed take.
     if (sw.repayment !== undefined && sw.repayment !== "amount" && sw.repayment !== "sale-minimum")
       r.fail("swap.repayment", 'must be "amount" or "sale-minimum"')
     swap = { quoter: r.address(sw.quoter, "swap.quoter"), fee, fees, repayment: sw.repayment === "amount" ? ("amount" as const) : ("sale-minimum" as const) }

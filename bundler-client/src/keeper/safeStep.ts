@@ -1880,8 +1880,8 @@ export class SafeStep {
     const { config, clients, store, logger, events } = this.deps
     const safe = rt.config.address
     const unexcluded = excluded.size === 0 ? snapshot.input : { ...snapshot.input, subAccounts: snapshot.input.subAccounts.filter((s) => !excluded.has(s.state.id.toLowerCase())) }
-    // Issue 13: with `swap.repayment: "sale-minimum"` the solver sizes Morpho swap rescues on the repayment at the
-    // sales' minimum.
+    // Issue 13: with `swap.repayment: "sale-minimum"` (the default since stop 61) the solver sizes Morpho swap rescues on
+    // the repayment at the sales' minimum.
     const saleMinimumRepayment = config.swap !== undefined && config.swap.repayment !== "amount"
     const input = saleMinimumRepayment ? { ...unexcluded, saleMinimumRepayment: true } : unexcluded
     // One plan per loan asset, one operation at a time: the most urgent goes first (a rescue before a boost; of two
