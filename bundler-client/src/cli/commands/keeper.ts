@@ -77,10 +77,13 @@ Configuration fields:
   webhook                     { url, events ["alert","included"], maxAttempts 6, backoffMs 500, timeoutMs 5000,
                                 secretEnv }: JSON POST per alert and rebalance, retried with backoff,
                               signed (x-levpilot-signature: sha256=<HMAC>) when secretEnv names a secret
-  swap                        { quoter, fee 500, fees [fee] } (optional): the Uniswap v3 QuoterV2 of the
-                              module's swap adapter, the one-pool fee tier and every tier a rescue's sale
-                              may be split across; with it, sub-accounts whose policy sets maxSlippageBps
-                              are rescued (and boosted) by swaps. Without it the keeper never plans a swap
+  swap                        { quoter, fee 500, fees [fee], repayment "sale-minimum" } (optional): the
+                              Uniswap v3 QuoterV2 of the module's swap adapter, the one-pool fee tier and
+                              every tier a rescue's sale may be split across; with it, sub-accounts whose
+                              policy sets maxSlippageBps are rescued (and boosted) by swaps. Without it the
+                              keeper never plans a swap. repayment: "sale-minimum" sends a Morpho rescue's
+                              callback in the module's sale-minimum repayment mode (it repays the sale's
+                              on-chain minimum at inclusion), "amount" the fixed take; Aave: the fixed take
   aaveDustThresholdBase       100000000 (1 USD in Aave's base currency, 8 decimals): an Aave collateral
                               reserve outside the Safe's markets worth less is dust (alert
                               aave-dust-collateral)
