@@ -113,21 +113,33 @@ async function rescueWithPoolMovedBeforeInclusion(bps: number, price: number, un
   }
 }
 
+/**
+ * The first rescue of {@link rescueWithPoolMovedBeforeInclusion} was quoted before the pool moved, included after it and
+ * landed: no alert, the keeper's one operation succeeded, WETH's health at or above the band's floor.
+ *
+ * @returns The first sent event.
+ */
+async function expectFirstRescueLanded(r: { from: bigint; moved: bigint; sent: Sent[]; included: Included[]; events: KeeperEvent[] }): Promise<Sent> {
+  const first = r.sent[0] as Sent
+  // The window: quoted on block first.block, the pool moved after it, the operation included after the move.
+  expect(r.moved).toBeGreaterThanOrEqual(first.block)
+  expect(r.included[0]?.block).toBeGreaterThan(r.moved)
+  expect(r.included[0]?.userOpHash).toBe(first.userOpHash)
+  expect(r.included[0]?.success, JSON.stringify(r.included[0], (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(true)
+  expect(r.events.filter((e) => e.type === "alert")).toEqual([])
+  const ops = await keeperOps(r.from)
+  expect(ops.map((o) => o.args.success)).toEqual([true])
+  const [weth] = await healths()
+  expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
+  return first
+}
+
 describe("a swap rescue with the pool moved between the keeper's quote and inclusion (anvil + Alto + Uniswap v3)", () => {
   test("a 10 bp pool drop by another account after the quote: the first rescue lands and health is in the band", async () => {
     const { from, moved, sent, included, events } = await rescueWithPoolMovedBeforeInclusion(10, 2850, (i) => i.length >= 1)
-    const first = sent[0] as Sent
+    const first = await expectFirstRescueLanded({ from, moved, sent, included, events })
     expect(first.plan.actions.map((a) => a.kind)).toEqual(["RepayWithCallback", "WithdrawCollateral", "SellCollateral", "EndCallback"])
-    // The window: quoted on block first.block, the pool moved after it, the operation included after the move.
-    expect(moved).toBeGreaterThanOrEqual(first.block)
-    expect(included[0]?.block).toBeGreaterThan(moved)
-    expect(included[0]?.userOpHash).toBe(first.userOpHash)
-    expect(included[0]?.success, JSON.stringify(included[0], (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(true)
-    expect(events.filter((e) => e.type === "alert")).toEqual([])
-    const ops = await keeperOps(from)
-    expect(ops.map((o) => o.args.success)).toEqual([true])
     const [weth] = await healths()
-    expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
     expect(weth).toBeLessThanOrEqual(env.settings.band.max)
   }, 300_000)
 
@@ -205,18 +217,9 @@ describe("a swap rescue with the pool moved between the keeper's quote and inclu
   test("the keeper's default, the sale-minimum repayment mode: the same 40 bp drop after the quote, and the FIRST rescue lands", async () => {
     // From about 1.42 at 2,100 after the tests above: 1,800 takes WETH below the band again.
     const { from, moved, sent, included, events } = await rescueWithPoolMovedBeforeInclusion(40, 1800, (i) => i.length >= 1, undefined, "sale-minimum")
-    const first = sent[0] as Sent
+    const first = await expectFirstRescueLanded({ from, moved, sent, included, events })
     const opener = first.plan.actions[0]
     expect(opener?.kind).toBe("RepayWithCallback")
     expect(opener !== undefined && "repayment" in opener ? opener.repayment : undefined).toBe("sale-minimum")
-    expect(moved).toBeGreaterThanOrEqual(first.block)
-    expect(included[0]?.block).toBeGreaterThan(moved)
-    expect(included[0]?.userOpHash).toBe(first.userOpHash)
-    expect(included[0]?.success, JSON.stringify(included[0], (_, v) => (typeof v === "bigint" ? String(v) : v))).toBe(true)
-    expect(events.filter((e) => e.type === "alert")).toEqual([])
-    const ops = await keeperOps(from)
-    expect(ops.map((o) => o.args.success)).toEqual([true])
-    const [weth] = await healths()
-    expect(weth).toBeGreaterThanOrEqual(env.settings.band.min)
   }, 300_000)
 })
