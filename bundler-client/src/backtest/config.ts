@@ -30,7 +30,9 @@ export type SwapConfig = {
    * stop 61, undefined reads as it: the module's sale-minimum repayment mode, the sales' on-chain minimum output at the
    * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum`, docs/sale-minimum-repayment.md) or
    * "amount" ("planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
-   * maxSlippageBps wide around the quoted price). Aave blocks always repay the fixed amount, as the keeper sends them.
+   * maxSlippageBps wide around the quoted price). A block with a flash premium keeps the fixed amount, as the keeper
+   * sends Aave's; the backtester models no premium on an `aave-v3` sub-account, so its Aave blocks run in the mode too
+   * (a known gap, docs/sale-minimum-repayment.md).
    */
   repayment?: "amount" | "planned" | "sale-minimum" | undefined
 }

@@ -28,7 +28,8 @@ const NO_IDLE = resolveBacktestConfig(TRADERS["no-idle"])
  * The paths were found, and the fallback fixed, with the fixed take (`swap.repayment: "amount"`), pinned here. Under the
  * sale-minimum default (stop 61) threshold's sales land where the fixed take's reverted, and on two of the five paths
  * threshold is liquidated by the gap (719: min 0.780; 842: 0.929), so issue 13's rule no longer binds there; it is
- * checked on every path under the default below.
+ * checked on every path under the default below. The autopilot is liquidated there too under the default (review rv61
+ * M2: seed 719, final equity 4,633 against 29,102 with the fixed take): a path the switch loses, with threshold.
  */
 const NO_IDLE_AMOUNT = resolveBacktestConfig({ swap: { repayment: "amount" } }, NO_IDLE)
 

@@ -80,7 +80,10 @@ describe("x52: a tripped guard's exit waits for the rescue only after the jump t
  * grid is pinned to the fixed take (`swap.repayment: "amount"`). Under the sale-minimum default (stop 61) that revert
  * does not happen (the same move lands a sale over its zone's top: engine `saleZoneSide`, `overTop`), and on four of
  * the five saleHeld paths threshold's rescue at 369, sized before the -12 % gap, ends under the band (HealthOutOfBand)
- * and the second gap liquidates threshold: the last test checks issue 13's rule on the grid under the default.
+ * and the second gap liquidates threshold: the last test checks issue 13's rule on the grid under the default. The
+ * autopilot is liquidated with it on three of those paths under the default (review rv61 M2: [0.02,9,-0.12,3,-0.2]
+ * 9,781 against 17,791 with the fixed take; [0.02,9,-0.12,3,-0.26] 2,874 against 12,297; [0.03,6,-0.12,3,-0.26] 3,053
+ * against 12,160): "fixed" below holds with the fixed take only.
  */
 const NO_IDLE = resolveBacktestConfig({ swap: { repayment: "amount" } }, resolveBacktestConfig(TRADERS["no-idle"]))
 const NO_IDLE_DEFAULT = resolveBacktestConfig(TRADERS["no-idle"])
