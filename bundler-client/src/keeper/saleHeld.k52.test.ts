@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest"
 import { type Address, type Hex, encodeAbiParameters, encodeErrorResult, encodeEventTopics, parseAbi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { ActionFailedError, LeverageModuleRevertedError, SaleExceedsRepaymentError } from "@levpilot/sdk/errors"
+import { ActionFailedError, HealthOutsideLandingZoneError, LeverageModuleRevertedError, SaleExceedsRepaymentError } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import type { SolverInput } from "../solver/types.js"
 import { InclusionTracker } from "./inclusion.js"
@@ -10,7 +10,7 @@ import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
-import { SENT_PLANS_KEPT, liveWindowSeconds, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
+import { SENT_PLANS_KEPT, liveWindowSeconds, modeRescuesOf, overTopSubAccountOf, overTopSubAccountsOf, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
 import { INCLUSION_HASH, INCLUSION_NONCE, PRICE, SAFE, STEP_RISK, USDC, flashSale, landedUserOp, recordingKeeperParts, resentRecord, stepSafeState, stepSub, subId } from "./testing.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 
@@ -165,6 +165,57 @@ describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is p
   })
 })
 
+// Review rv61 M1 (stop 61): in the sale-minimum repayment mode (the keeper's default) the repayment follows the price,
+// so a price that held or rose where the rescue was sized for a fall shows as a landing over the zone's top
+// (HealthOutsideLandingZone, health above the top), not as SaleExceedsRepayment: a mode rescue refused so holds its
+// sub-account, as the backtester's engine (`saleZoneSide`). A fixed-take rescue, or a landing under the floor, does not.
+describe("keeper: a sale-minimum rescue that lands over its zone's top is planned at the read price (rv61 M1)", () => {
+  const WAD = 10n ** 18n
+  const zone = (id: Hex, health: bigint) => encodeErrorResult({ abi: leverageModuleAbi, errorName: "HealthOutsideLandingZone", args: [id, health, (14n * WAD) / 10n, (155n * WAD) / 100n] })
+  const modeRescueOf = (...ids: Hex[]) => {
+    const plan = rescueOf(...ids)
+    return { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, repayment: "sale-minimum" as const } : a)) }
+  }
+
+  test("refused at send (the SDK's rule book) or reverted at inclusion over the top: held; under the floor or in the fixed take: not", async () => {
+    expect([...modeRescuesOf(modeRescueOf(B, A))]).toEqual([B, A])
+    expect(modeRescuesOf(rescueOf(A)).size).toBe(0)
+    expect(overTopSubAccountOf(zone(A, (16n * WAD) / 10n))).toBe(A)
+    expect(overTopSubAccountOf(zone(A, (13n * WAD) / 10n))).toBeUndefined()
+    expect(overTopSubAccountOf(saleExceeds(A))).toBeUndefined()
+    const over = new HealthOutsideLandingZoneError({ subAccount: A, health: (16n * WAD) / 10n, low: (14n * WAD) / 10n, high: (155n * WAD) / 100n })
+    expect(overTopSubAccountsOf(over, new Set([A]))).toEqual([A])
+    expect(overTopSubAccountsOf(over, new Set([B]))).toEqual([])
+    expect(overTopSubAccountsOf(new Error(`execution reverted: ${zone(A, (16n * WAD) / 10n)}`), new Set([A]))).toEqual([A])
+
+    // The SDK's validation refuses A's mode rescue over the top: A is planned at the read price, its twin keeps the fall.
+    const control = fallingRuntime()
+    const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
+    const { feed, rt } = fallingRuntime()
+    await send(rt, modeRescueOf(B, A), over)
+    expect([...(rt.saleHeld ?? [])]).toEqual([A])
+    const after = planned(feed.apply(rt, snapshotAt(7)).input)
+    expect(after.a.hasDrift).toBe(false)
+    expect(after.b).toEqual(expected.b)
+
+    // On chain: the mode rescue reverts over the top at inclusion: held.
+    const chain = fallingRuntime()
+    await send(chain.rt, modeRescueOf(A))
+    await include(chain.parts, chain.rt, 135n, zone(A, (16n * WAD) / 10n))
+    expect(chain.rt.saleHeld?.has(A)).toBe(true)
+
+    // Not held: the fixed take over the top (its own SaleExceedsRepayment says it), the mode under the floor.
+    const fixed = fallingRuntime()
+    await send(fixed.rt, rescueOf(A), over)
+    await send(fixed.rt, rescueOf(A))
+    await include(fixed.parts, fixed.rt, 135n, zone(A, (16n * WAD) / 10n))
+    expect(fixed.rt.saleHeld?.has(A) ?? false).toBe(false)
+    const floor = fallingRuntime()
+    await send(floor.rt, modeRescueOf(A))
+    await include(floor.parts, floor.rt, 135n, zone(A, (13n * WAD) / 10n))
+    expect(floor.rt.saleHeld?.has(A) ?? false).toBe(false)
+  })
+})
 
 // Which plan an included operation's fate is charged to (k52's open item, stop 53): the one sent with that operation
 // (the record's sentBlock), not the last one handed to the sender. Before, `rt.sentPlan` kept a plan whose send threw

@@ -1,5 +1,5 @@
 import { BaseError, type Hex } from "viem"
-import { ActionFailedError, SaleExceedsRepaymentError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
+import { ActionFailedError, HealthOutsideLandingZoneError, SaleExceedsRepaymentError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
 import { INCLUSION_MARGIN } from "./inclusionMargin.js"
 import type { SafeRuntime } from "./runtime.js"
@@ -15,6 +15,10 @@ import type { PendingOperation } from "./stateFile.js"
 // minimum at the inclusion oracle above its fixed repayment: the price held or rose where the plan was sized for a
 // fall), that sub-account is planned at the read price (`rt.saleHeld`, `withoutFallDrift`) until one of its plans lands,
 // as the backtester's `saleHeld`. Each side clears the other: the latest failure says where the next plan is sized.
+// In the sale-minimum repayment mode (the default since stop 61) `SaleExceedsRepayment` no longer tells that the price
+// held: the repayment follows the price, and the same move lands the rescue over its landing zone's top
+// (`HealthOutsideLandingZone` with the health above the zone's top). A mode rescue refused so is noted held too, as the
+// backtester's engine does (`saleZoneSide`; review rv61 M1).
 
 /** What the keeper keeps of the plan it last handed to the sender, to read the fate of its operation. */
 export type SentPlan = {
@@ -22,6 +26,8 @@ export type SentPlan = {
   subAccounts: string[]
   /** The plan's swap rescues: the index of each RepayWithCallback whose callback sells collateral -> its sub-account (lower case). */
   rescues: Map<number, string>
+  /** The sub-accounts (lower case) of those rescues sent in the sale-minimum repayment mode ({@link modeRescuesOf}). */
+  modeRescues?: Set<string> | undefined
   /** Block of the snapshot the plan (and its swap quotes) was made at. */
   quoteBlock: bigint
   /** Timestamp of that block, seconds (Unix). */
@@ -44,6 +50,47 @@ export function swapRescuesOf(plan: ChainPlan): Map<number, string> {
       }
   })
   return out
+}
+
+/**
+ * The sub-accounts (lower case) of `plan`'s swap rescues ({@link swapRescuesOf}) sent in the module's sale-minimum
+ * repayment mode (`repayment: "sale-minimum"` on the opener).
+ */
+export function modeRescuesOf(plan: ChainPlan): Set<string> {
+  const out = new Set<string>()
+  for (const [i, id] of swapRescuesOf(plan)) {
+    const a = plan.actions[i]
+    if (a !== undefined && "repayment" in a && a.repayment === "sale-minimum") out.add(id)
+  }
+  return out
+}
+
+/**
+ * The sub-account a module revert names when it is `HealthOutsideLandingZone(bytes32 subAccount, uint256 health,
+ * uint256 low, uint256 high)` with `health` above `high` (the plan lands it over its zone's top).
+ *
+ * @param data - Revert data of the module.
+ * @returns The sub-account id (lower case), or undefined for any other revert (or a landing under the floor).
+ */
+export function overTopSubAccountOf(data: Hex): string | undefined {
+  const decoded = decodeModuleError(data)
+  if (decoded?.errorName !== "HealthOutsideLandingZone") return undefined
+  const [id, health, , high] = decoded.args
+  return typeof id === "string" && typeof health === "bigint" && typeof high === "bigint" && health > high ? id.toLowerCase() : undefined
+}
+
+/**
+ * The sub-accounts (lower case) of `ids` a failed send reports landing over their zone's top: the SDK's
+ * `HealthOutsideLandingZoneError` with `health > high` anywhere in the cause chain, or the module's revert data in the
+ * chain's messages ({@link overTopSubAccountOf}). Others are ignored.
+ */
+export function overTopSubAccountsOf(error: unknown, ids: ReadonlySet<string>): string[] {
+  const out = new Set<string>()
+  for (const e of causeChainOf(error)) {
+    const named = e instanceof HealthOutsideLandingZoneError && e.health > e.high ? [e.subAccount.toLowerCase()] : []
+    for (const id of [...named, ...hexDataIn(e).map(overTopSubAccountOf)]) if (id !== undefined && ids.has(id)) out.add(id)
+  }
+  return [...out]
 }
 
 /**
@@ -177,15 +224,15 @@ export function noteSaleHeld(rt: SafeRuntime, ids: readonly string[]): void {
  * with a swap rescue refused short of its repayment (the SDK's validation or the bundler's simulation, at `nowSeconds`),
  * that sub-account's next plan is sized for the fall over the time already lost since the quote plus its own live
  * window (it failed before inclusion, which was still at least that window away); when it throws with a sale of one of
- * the plan's sub-accounts refused as `SaleExceedsRepayment`, that sub-account is noted held ({@link noteSaleHeld}).
- * The error is rethrown.
+ * the plan's sub-accounts refused as `SaleExceedsRepayment`, or with a sale-minimum mode rescue refused over its zone's
+ * top ({@link overTopSubAccountsOf}), that sub-account is noted held ({@link noteSaleHeld}). The error is rethrown.
  *
  * @param quote - The snapshot the plan was made at: its block and timestamp (seconds).
  * @param nowSeconds - The keeper's clock, seconds (Unix).
  * @returns What `send` returns (the sender's `SendOutcome`).
  */
 export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, quote: { block: bigint; timestamp: number }, nowSeconds: () => number, send: () => Promise<T>): Promise<T> {
-  const sent: SentPlan = { subAccounts: plan.subAccounts.map((id) => id.toLowerCase()), rescues: swapRescuesOf(plan), quoteBlock: quote.block, quoteTimestamp: quote.timestamp }
+  const sent: SentPlan = { subAccounts: plan.subAccounts.map((id) => id.toLowerCase()), rescues: swapRescuesOf(plan), modeRescues: modeRescuesOf(plan), quoteBlock: quote.block, quoteTimestamp: quote.timestamp }
   const plans = (rt.sentPlans ??= new Map())
   const key = quote.block.toString()
   plans.delete(key)
@@ -200,6 +247,8 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
     const ids = shortfallSubAccountsOf(error, sent.rescues)
     noteShortfall(rt, ids, Math.max(0, nowSeconds() - quote.timestamp) + liveWindowSeconds(rt))
     noteSaleHeld(rt, saleHeldSubAccountsOf(error, sent.subAccounts))
+    // A mode rescue refused over its zone's top: the price held or rose (rv61 M1).
+    noteSaleHeld(rt, overTopSubAccountsOf(error, sent.modeRescues ?? new Set()))
     throw error
   }
 }
@@ -230,7 +279,8 @@ function sentPlanOf(rt: SafeRuntime, record: Pick<PendingOperation, "sentBlock" 
  * {@link shortRepaymentIndexOf}), that sub-account's next plan is sized for the fall over the delay the operation took,
  * `(includedBlock - quoteBlock) x rt.blockSeconds` seconds (blocks of the measured block time, 12 s until measured);
  * reverted with `SaleExceedsRepayment` naming a sub-account of the plan ({@link saleHeldSubAccountOf}), that
- * sub-account is noted held ({@link noteSaleHeld}). Nothing is known of an operation sent before a restart
+ * sub-account is noted held ({@link noteSaleHeld}), as is a sale-minimum mode rescue reverted over its zone's top
+ * ({@link overTopSubAccountOf}). Nothing is known of an operation sent before a restart
  * (`rt.sentPlans` is not persisted).
  *
  * @param includedBlock - Block the operation was included in.
@@ -256,6 +306,9 @@ export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: 
   if (id !== undefined) noteShortfall(rt, [id], blocks * (rt.blockSeconds ?? 12))
   const held = revertData === undefined ? undefined : saleHeldSubAccountOf(revertData)
   if (held !== undefined && sent.subAccounts.includes(held)) noteSaleHeld(rt, [held])
+  // A mode rescue that landed over its zone's top at inclusion: the price held or rose (rv61 M1).
+  const overTop = revertData === undefined ? undefined : overTopSubAccountOf(revertData)
+  if (overTop !== undefined && sent.modeRescues?.has(overTop) === true) noteSaleHeld(rt, [overTop])
 }
 
 /**

@@ -333,6 +333,14 @@ export class PoolRoundTripError extends BaseError {
 export type HealthOutsideLandingZoneErrorType = HealthOutsideLandingZoneError & { name: "HealthOutsideLandingZoneError" }
 /** A triggered sub-account does not land near its target (module error `HealthOutsideLandingZone`). */
 export class HealthOutsideLandingZoneError extends BaseError {
+  /** The sub-account (bytes32 id). */
+  readonly subAccount: Hex
+  /** Its health after the plan, WAD. */
+  readonly health: bigint
+  /** The zone's floor, WAD. */
+  readonly low: bigint
+  /** The zone's top, WAD. */
+  readonly high: bigint
   constructor({ subAccount, health, low, high, cause }: { subAccount: Hex; health: bigint; low: bigint; high: bigint } & Cause) {
     super(`The plan lands triggered sub-account ${subAccount} at health ${formatWad(health)}, outside its landing zone [${formatWad(low)}, ${formatWad(high)}].`, {
       cause,
@@ -343,6 +351,10 @@ export class HealthOutsideLandingZoneError extends BaseError {
       ],
       name: "HealthOutsideLandingZoneError",
     })
+    this.subAccount = subAccount
+    this.health = health
+    this.low = low
+    this.high = high
   }
 }
 
