@@ -227,7 +227,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     return sizing
   }
   // The callback's repayment carries the folded ones: the donors' borrows taken for them pay it (PlanAction.paysFor).
-  // The what-if's `brought` (PlanAction.brought; only under `saleMinimumRepayment`): the repayment's share the sales do
+  // The sale-minimum repayment's `brought` (PlanAction.brought; only under `saleMinimumRepayment`): the repayment's share the sales do
   // not pay (idle and folded repays, less the premium's share on them).
   const brought = w.input.saleMinimumRepayment === true && premiumBps === 0 ? { brought: sizing.brought } : {}
   w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid), ...brought }), t.firstMove)

@@ -176,7 +176,7 @@ export function swapMinOut(action: Pick<PlanAction, "kind" | "amount">, price: n
  * option; docs/sale-minimum-repayment.md). Each `RepayWithCallback` of a venue without a flash premium (Morpho
  * Blue; an Aave block keeps the fixed take, as the keeper sends it) whose block sells collateral repays, instead of the fixed amount the keeper quoted (the sales'
  * take, `swapPlanTake`, plus what the plan brings to it), what the plan brings to it besides its sales (its
- * `PlanAction.brought`, which the solver and the stop exit record under the what-if: idle, pool withdrawals, donors'
+ * `PlanAction.brought`, which the solver and the stop exit record under the sale-minimum repayment: idle, pool withdrawals, donors'
  * borrows; else the pool withdrawals for the same sub-account) plus the block's sales at their on-chain minimum output
  * at the inclusion oracle (collateral sold x oracle price x (1 - maxSlippageBps)), rounded up in base units: the amount the module would compute at
  * inclusion. A sale then lands whatever the price does between quote and inclusion as long as the pool pays its
@@ -425,7 +425,7 @@ export type SwapDeleverageSizing = {
   premium: number
   /**
    * The repayment's part the sales do not pay: `prefunded` less the flash premium's share on it, prefunded / (1 + p)
-   * (what the what-if `repayAtMinimum` records as `PlanAction.brought`).
+   * (what `repayAtMinimum` records as `PlanAction.brought`).
    */
   brought: number
   /** Health after the repayment and the withdrawal. */
