@@ -85,12 +85,18 @@ export function overTopSubAccountOf(data: Hex): string | undefined {
  * chain's messages ({@link overTopSubAccountOf}). Others are ignored.
  */
 export function overTopSubAccountsOf(error: unknown, ids: ReadonlySet<string>): string[] {
-  const out = new Set<string>()
-  for (const e of causeChainOf(error)) {
-    const named = e instanceof HealthOutsideLandingZoneError && e.health > e.high ? [e.subAccount.toLowerCase()] : []
-    for (const id of [...named, ...hexDataIn(e).map(overTopSubAccountOf)]) if (id !== undefined && ids.has(id)) out.add(id)
-  }
-  return [...out]
+  return subAccountsNamedIn(error, ids, (e) => (e instanceof HealthOutsideLandingZoneError && e.health > e.high ? e.subAccount : undefined), overTopSubAccountOf)
+}
+
+/**
+ * The sub-accounts (lower case) of `listed` a failed send names, anywhere in its cause chain: by an SDK error
+ * (`fromError`) or by the module's revert data in an error's messages (`fromData`, e.g. a bundler's simulation).
+ */
+function subAccountsNamedIn(error: unknown, listed: ReadonlySet<string>, fromError: (e: unknown) => string | undefined, fromData: (data: Hex) => string | undefined): string[] {
+  const ids = new Set<string>()
+  for (const e of causeChainOf(error))
+    for (const id of [fromError(e)?.toLowerCase(), ...hexDataIn(e).map(fromData)]) if (id !== undefined && listed.has(id)) ids.add(id)
+  return [...ids]
 }
 
 /**
@@ -169,12 +175,7 @@ export function saleHeldSubAccountOf(data: Hex): string | undefined {
  */
 export function saleHeldSubAccountsOf(error: unknown, subAccounts: readonly string[]): string[] {
   const listed = new Set(subAccounts.map((id) => id.toLowerCase()))
-  const ids = new Set<string>()
-  for (const e of causeChainOf(error)) {
-    const named = e instanceof SaleExceedsRepaymentError && typeof e.subAccount === "string" ? [e.subAccount.toLowerCase()] : []
-    for (const id of [...named, ...hexDataIn(e).map(saleHeldSubAccountOf)]) if (id !== undefined && listed.has(id)) ids.add(id)
-  }
-  return [...ids]
+  return subAccountsNamedIn(error, listed, (e) => (e instanceof SaleExceedsRepaymentError && typeof e.subAccount === "string" ? e.subAccount : undefined), saleHeldSubAccountOf)
 }
 
 /** How many plans handed to the sender `rt.sentPlans` keeps (the latest; one operation is in flight at a time). */
