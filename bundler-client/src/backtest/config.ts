@@ -31,8 +31,7 @@ export type SwapConfig = {
    * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum`, docs/sale-minimum-repayment.md) or
    * "amount" ("planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
    * maxSlippageBps wide around the quoted price). A block with a flash premium keeps the fixed amount, as the keeper
-   * sends Aave's; the backtester models no premium on an `aave-v3` sub-account, so its Aave blocks run in the mode too
-   * (a known gap, docs/sale-minimum-repayment.md).
+   * sends Aave's: an `aave-v3` sub-account's blocks (its `flashPremiumBps`, default 5) repay the fixed amount either way.
    */
   repayment?: "amount" | "planned" | "sale-minimum" | undefined
 }
@@ -98,6 +97,14 @@ export type BacktestSubAccount = {
    * lltv - 0.025 (Aave v3 Ethereum's WETH: LTV 80.5 %, threshold 83 %).
    */
   ltv?: number | undefined
+  /**
+   * Aave v3: the pool's flash-loan premium on a callback block (`FLASHLOAN_PREMIUM_TOTAL`), bps of the flashed amount,
+   * an integer in [0, 10,000). Default 5 (`AAVE_DEFAULT_FLASH_PREMIUM_BPS`: Aave v3 Ethereum's, the devnet fixture's).
+   * A swap deleverage or boost on the account then pays it, as the live keeper reads and the module's `AaveFlashLoanRouter`
+   * pulls it, and its sales keep the fixed repayment whatever `swap.repayment` says (the keeper sends the sale-minimum
+   * mode on a venue without a premium only).
+   */
+  flashPremiumBps?: number | undefined
   /** Initial equity (collateral value - debt) in loan units. */
   equity: number
   /** Initial health; defaults to the policy's targetHealth. */
@@ -329,6 +336,8 @@ export function resolveBacktestConfig(override: unknown = {}, base: BacktestConf
       throw new BacktestConfigError(`sub-account ${s.id}: liquidationBonus is for venue "aave-v3" and must be > 1 with liquidationBonus x lltv < 1 (Aave's own rule), got ${s.liquidationBonus}`)
     if (s.ltv !== undefined && (s.venue !== "aave-v3" || !(s.ltv > 0 && s.ltv <= s.lltv)))
       throw new BacktestConfigError(`sub-account ${s.id}: ltv is for venue "aave-v3" and must be in (0, lltv], got ${s.ltv}`)
+    if (s.flashPremiumBps !== undefined && (s.venue !== "aave-v3" || !(Number.isInteger(s.flashPremiumBps) && s.flashPremiumBps >= 0 && s.flashPremiumBps < 10_000)))
+      throw new BacktestConfigError(`sub-account ${s.id}: flashPremiumBps is for venue "aave-v3" and must be an integer in [0, 10000) bps, got ${JSON.stringify(s.flashPremiumBps)}`)
     const p = validatePolicy({ ...config.policy, ...s.policy })
     if (p.length > 0) throw new BacktestConfigError(`sub-account ${s.id} policy: ${p.join("; ")}`)
   }

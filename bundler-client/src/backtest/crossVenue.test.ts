@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { BacktestConfigError, CROSS_VENUE_SUB_ACCOUNTS, resolveBacktestConfig } from "./config.js"
+import { BacktestConfigError, CROSS_VENUE_SUB_ACCOUNTS, TRADERS, resolveBacktestConfig } from "./config.js"
 import { AAVE_DEFAULT_LIQUIDATION_BONUS, runBacktest } from "./engine.js"
 import type { BacktestEvent } from "./engine.js"
 import { liquidationIncentiveFactor } from "../solver/solver.js"
@@ -110,5 +110,52 @@ describe("backtest: a cross-venue Safe (a Morpho Blue market and an Aave v3 acco
     expect(crossVenue.length, events.map((e) => `${e.kind} ${e.detail}`).join("\n")).toBeGreaterThan(0)
     expect(crossVenue[0]?.detail).toMatch(/(Borrow .* Repay|WithdrawCollateral .* SupplyCollateral)/)
     expect(r.minHealth).toBeGreaterThan(1)
+  })
+})
+
+describe("backtest: an Aave v3 account's swap deleverage pays Aave's flash premium and keeps the fixed repayment (stop 62, review rv61 L1)", () => {
+  // A no-idle Aave account (threshold 0.83, opened at health 1.4) on a slow fall: its rescues are swap deleverages.
+  const prices = Array.from({ length: 400 }, (_, i) => (i < 60 ? 3000 : Math.max(2000, 3000 * 0.997 ** (i - 60))))
+  const fall = path(prices)
+  const run = (flashPremiumBps?: number) => {
+    const config = resolveBacktestConfig({
+      ...TRADERS["no-idle"],
+      subAccounts: [{ id: "aave", asset: "ETH", lltv: 0.83, equity: 100_000, initialHealth: 1.4, venue: "aave-v3", ...(flashPremiumBps === undefined ? {} : { flashPremiumBps }) }],
+    })
+    const events: BacktestEvent[] = []
+    runBacktest(fall, config, "autopilot", { trace: (e) => events.push(e) })
+    // Each landed sale: the callback's repayment R, the collateral sold and what the pool paid, at that step's oracle price.
+    const sales = events.flatMap((e) => {
+      const m = e.kind === "swap" ? /RepayWithCallback ([\d.]+) USDC, .*SellCollateral ([\d.]+) ETH -> ([\d.]+)/.exec(e.detail) : null
+      return m === null ? [] : [{ repaid: Number(m[1]), sold: Number(m[2]), out: Number(m[3]), price: prices[(e.time - T0) / 60] as number }]
+    })
+    return { sales, bps: config.swap.maxSlippageBps }
+  }
+
+  it("default (5 bp, Aave v3 Ethereum's): the repayment is the quoted take above the sale's minimum, and the sale pays it plus the premium", () => {
+    const { sales, bps } = run()
+    expect(sales.length).toBeGreaterThan(0)
+    for (const s of sales) {
+      // Not the sale-minimum mode's repayment (the sale's on-chain minimum at the inclusion oracle, no idle brought).
+      expect(s.repaid / (s.sold * s.price)).toBeGreaterThan(1 - bps / 10_000 + 1e-4)
+      expect(s.out).toBeGreaterThanOrEqual(s.repaid * (1 + 5 / 10_000))
+    }
+  })
+
+  it("flashPremiumBps 0: the account runs the sale-minimum default like a Morpho Blue one (the repayment is the sale's minimum)", () => {
+    const { sales, bps } = run(0)
+    expect(sales.length).toBeGreaterThan(0)
+    // The first sale brings nothing else: it repays exactly its minimum. A later one also brings what an earlier sale
+    // paid over its minimum (left idle), so it repays at least its minimum.
+    const first = sales[0] as (typeof sales)[number]
+    expect(first.repaid / (first.sold * first.price)).toBeCloseTo(1 - bps / 10_000, 5)
+    for (const s of sales) expect(s.repaid / (s.sold * s.price)).toBeGreaterThan(1 - bps / 10_000 - 1e-5)
+  })
+
+  it("flashPremiumBps is refused off Aave and outside [0, 10000), naming the sub-account and the field", () => {
+    const sub = { id: "a", asset: "ETH", lltv: 0.83, equity: 1 }
+    expect(() => resolveBacktestConfig({ subAccounts: [{ ...sub, flashPremiumBps: 5 }] })).toThrow(/sub-account a: flashPremiumBps is for venue "aave-v3"/)
+    for (const bad of [-1, 2.5, 10_000, "5"]) expect(() => resolveBacktestConfig({ subAccounts: [{ ...sub, venue: "aave-v3", flashPremiumBps: bad }] })).toThrow(BacktestConfigError)
+    expect(resolveBacktestConfig({ subAccounts: [{ ...sub, venue: "aave-v3", flashPremiumBps: 9 }] }).subAccounts[0]?.flashPremiumBps).toBe(9)
   })
 })

@@ -148,6 +148,11 @@ const MIN_STRESS_DEPTH = 0.25
 export { AAVE_CLOSE_FACTOR_HF_THRESHOLD }
 /** Aave v3 Ethereum's WETH liquidation bonus, the default of an `aave-v3` sub-account. */
 export const AAVE_DEFAULT_LIQUIDATION_BONUS = 1.05
+/**
+ * Aave v3 Ethereum's `FLASHLOAN_PREMIUM_TOTAL`, bps (0.05 %; the devnet fixture's, `AaveFixture.sol`): the default
+ * `flashPremiumBps` of an `aave-v3` sub-account, paid on a callback block's flashed amount.
+ */
+export const AAVE_DEFAULT_FLASH_PREMIUM_BPS = 5
 /** Aave v3 Ethereum's WETH: liquidation threshold 83 % minus LTV 80.5 %, the default gap of an `aave-v3` sub-account's `ltv`. */
 export const AAVE_DEFAULT_LTV_GAP = 0.025
 
@@ -351,7 +356,12 @@ class Simulation {
       const h = s.initialHealth ?? policy.targetHealth
       const value = s.equity / (1 - s.lltv / h)
       // The solver weighs a liquidation by the venue's terms, as `liquidations()` applies them.
-      const terms = s.venue === "aave-v3" ? { liquidationIncentive: s.liquidationBonus ?? AAVE_DEFAULT_LIQUIDATION_BONUS, liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR } : {}
+      // An Aave account's callback blocks are flash-funded at the pool's premium (the solver sizes them on it, applyPlan
+      // charges it, and its sales keep the fixed repayment, as the live keeper sends them).
+      const terms =
+        s.venue === "aave-v3"
+          ? { liquidationIncentive: s.liquidationBonus ?? AAVE_DEFAULT_LIQUIDATION_BONUS, liquidationCloseFactor: AAVE_DEFAULT_CLOSE_FACTOR, flashPremiumBps: s.flashPremiumBps ?? AAVE_DEFAULT_FLASH_PREMIUM_BPS }
+          : {}
       return { id: s.id, loanAsset: config.loanAsset, collateralAsset: s.asset, loanDecimals: config.loanDecimals, collateralDecimals: config.collateralDecimals, collateral: value / price, debt: value - s.equity, lltv: s.lltv, price, ...terms }
     })
     const stopped = Object.values(this.policies).filter((p) => p.stopLoss !== undefined)
