@@ -7,6 +7,7 @@ import { TREND_WINDOW_SECONDS, TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
 import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
+import type { PolicyViolation } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds, withSalesAtRead } from "../solver/solver.js"
 import { INCLUSION_MARGIN, withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
@@ -186,14 +187,16 @@ export { repayAtSaleMinimum }
  * sized at the read price, landed).
  *
  * @param plan - The plan that reverted.
- * @param why - The revert reason (`executePlan`'s).
- * @returns The side, or undefined.
+ * @param violations - The rule book's violations of the plan (`checkPlanAgainstPolicy`): their named errors, not the text.
+ * @returns The side, or undefined (no sale, or no `HealthOutsideLandingZone`).
  */
-export function saleZoneSide(plan: Plan, why: string): "under" | "over" | undefined {
+export function saleZoneSide(plan: Plan, violations: readonly PolicyViolation[]): "under" | "over" | undefined {
   if (!plan.actions.some((a) => a.kind === "SellCollateral")) return undefined
-  const m = /lands at health ([0-9.eE+-]+), outside its landing zone \[([0-9.eE+-]+), ([0-9.eE+-]+)\] \(HealthOutsideLandingZone\)/.exec(why)
-  if (m === null) return undefined
-  const [h, lo, hi] = [Number(m[1]), Number(m[2]), Number(m[3])]
+  // The module's named error as the rule book gives it: HealthOutsideLandingZone(id, health, low, high), WAD.
+  const error = violations.find((v) => v.error?.name === "HealthOutsideLandingZone")?.error
+  if (error === undefined) return undefined
+  const [, h, lo, hi] = error.args
+  if (typeof h !== "bigint" || typeof lo !== "bigint" || typeof hi !== "bigint") return undefined
   return h < lo ? "under" : h > hi ? "over" : undefined
 }
 
@@ -704,7 +707,7 @@ class Simulation {
 
   private executePlan(planned: Plan, t: number): boolean {
     const pre: PortfolioState = { subAccounts: this.subs, pools: this.pools, idle: this.idle }
-    const reject = (why: string): false => {
+    const reject = (why: string, violations: readonly PolicyViolation[] = []): false => {
       this.result.rejectedRebalances++
       // Each side of a sale's window (a fixed repayment between its minimum at the inclusion oracle and its output at the
       // pool price of inclusion) says where the next plan is sized: the fall went on (widen) or the price held (at the read).
@@ -715,7 +718,7 @@ class Simulation {
       // short fixed take (rr13 F6): with the repayment following the oracle, a sale sized for that fall lands far over
       // the band when the price does not follow (bk57's 300 s seed 201: 2.21 against a band top of 1.7, HealthOutOfBand,
       // twice), where the fixed take it was made for merely reverted.
-      const side = this.saleMinimum ? saleZoneSide(planned, why) : undefined
+      const side = this.saleMinimum ? saleZoneSide(planned, violations) : undefined
       const shortfall = /inside the callback: needs .* \(ActionFailed\)/.test(why)
       const held = /\(SaleExceedsRepayment\)/.test(why) || side === "over"
       for (const id of planned.subAccounts) {
@@ -735,7 +738,7 @@ class Simulation {
     if ("reason" in judged) return reject(judged.reason)
     const { plan, fee, impact } = judged.swaps
     const { check, hasSwap } = judged
-    if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "))
+    if (!check.ok) return reject(check.violations.map((v) => v.message).join("; "), check.violations)
     const post = applyPlan(pre, plan)
     for (const id of plan.subAccounts) {
       this.shortfallReverted.delete(id)
