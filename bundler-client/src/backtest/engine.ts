@@ -171,8 +171,6 @@ type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
 type Seizure = { asset: string; seized: number; repaid: number; penalty: number; debtIndex: number; collateralIndex: number }
 
-export { repayAtSaleMinimum }
-
 /**
  * Which side of its landing zone a reverted plan that sells collateral landed on (`HealthOutsideLandingZone`), from the
  * rule book's reason: "under" its floor, "over" its top; undefined for any other plan or reason. Under the sale-minimum

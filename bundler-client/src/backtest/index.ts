@@ -16,6 +16,7 @@ export {
   MIN_APY_SPAN_SECONDS,
   AAVE_CLOSE_FACTOR_HF_THRESHOLD,
   AAVE_DEFAULT_LIQUIDATION_BONUS,
+  AAVE_DEFAULT_FLASH_PREMIUM_BPS,
 } from "./engine.js"
 export {
   type StrategyTotals,

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { resolveBacktestConfig } from "./config.js"
-import { repayAtSaleMinimum, runBacktest, type BacktestEvent } from "./engine.js"
+import { runBacktest, type BacktestEvent } from "./engine.js"
+import { repayAtSaleMinimum } from "../solver/swapDeleverage.js"
 import { chainPath } from "./paths.testing.js"
 import { sizeSwapDeleverage } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
