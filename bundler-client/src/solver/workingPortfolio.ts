@@ -270,8 +270,10 @@ function centredAimApplies(input: SolverInput, s: SolverInput["subAccounts"][num
  * ({@link underTop}, zl x e^m): the backtester fills it 60 s after the decision (the margin covers the live 24 s), and a
  * fall of 2-3 % in that minute landed it under the floor (`HealthOutsideLandingZone`), where the next minute's gap
  * liquidated it and threshold's wider below-band rescue landed (bk58's chains 1076 and 1621 buffered, 1076 no-idle).
- * Measured (bk58's chains 1-2,600): autopilot-only buffered 4 -> 2, no-idle 2 -> 1, liquidated paths 206 -> 204 and
- * 109 -> 109, final equity +82,140 and +37,586.
+ * Measured (bk58's chains 1-2,600): autopilot-only buffered 4 -> 2 (913 and 2134 left), no-idle 2 -> 1 (1938 left),
+ * liquidated paths 206 -> 204 and 109 -> 109, final equity +82,140 and +37,562; the one-minute suites unchanged
+ * (no-idle +5 per path). Its cost: bk54's buffered wick class (skipped, FAILS TODAY) 3 -> 5 of 135 paths, two wicks
+ * taking back 60 % of a -10 % gap the next minute, where the centred aim lands over the top and the floor's did not.
  *
  * Not the elasticity of a sale's landing health under the mode (e = 1 + sold part of the repayment / debt after) in the
  * margins, though that is the mechanism's scale (hb61): measured in the margins (e x m on both sides, the centre where
