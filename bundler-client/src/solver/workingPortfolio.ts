@@ -228,6 +228,12 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   let hi = inBand ? inBandZone[1] : low || high ? underTop(lo, zoneHigh, t, grow, growTop) : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
+  // Issue 13 (helper he62): under the sale-minimum repayment, a rescue whose landing margins meet aims at its zone's centre.
+  if ((low || inBand) && centredAimApplies(input, s)) {
+    const [zl, zh] = inBand ? landingZone(p, h0) : [zoneLow, zoneHigh]
+    const centred = centredAim({ zl, zh, t, up, inBand, m: s.landingMargin ?? 0, mTop: s.landingMarginTop ?? 0 })
+    if (centred !== undefined) [lo, hi] = centred
+  }
   // Issue 13 (helper s50): a boost lands at or above the band rule's health on the same prices (`boostFloorHealth`,
   // the keeper's `BandRuleShadow`) by the landing margin; none when the zone's top is under that floor.
   const floor = s.boostFloorHealth
@@ -243,6 +249,52 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   const budgetUsed = mode === "autopilot" && rescue ? rescuePace(epoch.rebalancesInEpoch, p, now) : 0
   const desired = clipped + budgetUsed * Math.max(0, hi - clipped)
   return { index, epoch, h0, low, high, inBand, blocked, floorBlocked, capTotal, riskHealth, tailFloor, lo, hi, desired, horizonYears }
+}
+
+/**
+ * Whether {@link centredAim} applies to sub-account `s` of `input`: the sale-minimum repayment on
+ * (`SolverInput.saleMinimumRepayment`) on a venue without a flash premium (where the keeper sends it); with the fixed
+ * take (`swap.repayment: "amount"`) and on Aave the aim is as before.
+ */
+function centredAimApplies(input: SolverInput, s: SolverInput["subAccounts"][number]): boolean {
+  return input.saleMinimumRepayment === true && !((s.state.flashPremiumBps ?? 0) > 0)
+}
+
+/**
+ * The aim [lo, hi] (health) of a rescue whose landing margins meet, under the sale-minimum repayment (issue 13, helper
+ * he62): the landing zone's geometric centre `sqrt(zl x up x zh)`, {@link UNDER_TOP_WIDTH} wide. They meet when the zone
+ * [zl, zh] less the margin over its floor (`m`, log-health; capped at the target `t` below the band, as
+ * {@link assessSubAccount}'s floor) and under its top (the larger of `m` and `mTop`; never under the target, as
+ * {@link underTop}) is empty: the gap rule's top margin (`landingMarginTop`, 0.098 on the default band) against an
+ * in-band zone [1.4, 1.55], or a 2-sigma margin after a gap. Before, such a rescue was aimed at the margined floor
+ * ({@link underTop}, zl x e^m): the backtester fills it 60 s after the decision (the margin covers the live 24 s), and a
+ * fall of 2-3 % in that minute landed it under the floor (`HealthOutsideLandingZone`), where the next minute's gap
+ * liquidated it and threshold's wider below-band rescue landed (bk58's chains 1076 and 1621 buffered, 1076 no-idle).
+ * Measured (bk58's chains 1-2,600): autopilot-only buffered 4 -> 2 (913 and 2134 left), no-idle 2 -> 1 (1938 left),
+ * liquidated paths 206 -> 204 and 109 -> 109, final equity +82,140 and +37,562; the one-minute suites unchanged
+ * (no-idle +5 per path). Its cost: bk54's buffered wick class (skipped, FAILS TODAY) 3 -> 5 of 135 paths, two wicks
+ * taking back 60 % of a -10 % gap the next minute, where the centred aim lands over the top and the floor's did not.
+ *
+ * Not the elasticity of a sale's landing health under the mode (e = 1 + sold part of the repayment / debt after) in the
+ * margins, though that is the mechanism's scale (hb61): measured in the margins (e x m on both sides, the centre where
+ * they meet: buffered autopilot-only 2 but liquidated paths 206 -> 242; no-idle 2 -> 4, 109 -> 130, -534,058 of final
+ * equity), on the floor only, or only to decide when the margins meet (buffered 1, 209, -84,171; no-idle 2, 113), it
+ * did worse: the zone's log-width, 0.10, is about a 5 % price window at e = 1, and at e = 1.5-2 a 3 % one, so any aim
+ * is a draw against one-minute moves of 3-7 %; wider margins only moved which side missed (no-idle 204: over the top
+ * twice as the price rebounded, then under the floor).
+ *
+ * @returns The centred aim, or undefined when the margins leave room (the aim is as before) or there are none.
+ */
+export function centredAim(a: { zl: number; zh: number; t: number; up: number; inBand: boolean; m: number; mTop: number }): [number, number] | undefined {
+  const { zl, zh, t, up, inBand } = a
+  const m = Math.max(0, a.m)
+  const mTop = Math.max(m, a.mTop)
+  if (!(mTop > 0) || !Number.isFinite(mTop)) return undefined
+  const lo = (inBand ? zl * Math.exp(m) : Math.min(zl * Math.exp(m), t)) * up + HEALTH_MARGIN
+  const hi = Math.max(zh * Math.exp(-mTop), t) - HEALTH_MARGIN
+  if (lo <= hi) return undefined
+  const centre = Math.sqrt(zl * up * zh)
+  return [centre - UNDER_TOP_WIDTH / 2, centre + UNDER_TOP_WIDTH / 2]
 }
 
 /**
