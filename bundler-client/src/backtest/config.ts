@@ -31,7 +31,8 @@ export type SwapConfig = {
    * inclusion oracle plus what the plan brings besides them; `repayAtSaleMinimum`, docs/sale-minimum-repayment.md) or
    * "amount" ("planned" is its older name: the fixed amount the keeper quoted, landing only inside a window about
    * maxSlippageBps wide around the quoted price). A block with a flash premium keeps the fixed amount, as the keeper
-   * sends Aave's: an `aave-v3` sub-account's blocks (its `flashPremiumBps`, default 5) repay the fixed amount either way.
+   * sends Aave's: an `aave-v3` sub-account's blocks repay the fixed amount either way while its `flashPremiumBps` (default 5) is above 0
+   * (at 0 it runs as a Morpho Blue one).
    */
   repayment?: "amount" | "planned" | "sale-minimum" | undefined
 }
@@ -101,7 +102,7 @@ export type BacktestSubAccount = {
    * Aave v3: the pool's flash-loan premium on a callback block (`FLASHLOAN_PREMIUM_TOTAL`), bps of the flashed amount,
    * an integer in [0, 10,000). Default 5 (`AAVE_DEFAULT_FLASH_PREMIUM_BPS`: Aave v3 Ethereum's, the devnet fixture's).
    * A swap deleverage or boost on the account then pays it, as the live keeper reads and the module's `AaveFlashLoanRouter`
-   * pulls it, and its sales keep the fixed repayment whatever `swap.repayment` says (the keeper sends the sale-minimum
+   * pulls it, and while it is above 0 its sales keep the fixed repayment whatever `swap.repayment` says (the keeper sends the sale-minimum
    * mode on a venue without a premium only).
    */
   flashPremiumBps?: number | undefined

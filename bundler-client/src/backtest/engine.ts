@@ -346,7 +346,9 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
-    this.saleMinimum = config.swap.repayment !== "planned" && config.swap.repayment !== "amount"
+    // As the keeper (safeStep: only with a `swap` config): with swaps off no sale can be planned, and the flag must not
+    // change how the pool rescues aim (solver `centredAim`; review rv62 M2).
+    this.saleMinimum = config.swap.enabled && config.swap.repayment !== "planned" && config.swap.repayment !== "amount"
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {
       const price = this.series(s.asset)[0] as number
@@ -1367,11 +1369,12 @@ class Simulation {
         prefunded: x,
         curves: [input.swap as NonNullable<SubAccountInput["swap"]>, ...(input.swapRoutes ?? [])],
         goal: allowed.max,
-        usableBps: usableSlippageBps(policy, 0),
+        usableBps: usableSlippageBps(policy, s.flashPremiumBps ?? 0),
         maxSlippageBps: policy.maxSlippageBps as number,
         capLeft,
         extraRouteCost: this.config.costs.gasPerAction.SellCollateral * this.config.costs.gasPrice,
         repayAtMinimum: this.saleMinimum && !((s.flashPremiumBps ?? 0) > 0),
+        ...((s.flashPremiumBps ?? 0) > 0 ? { premiumBps: s.flashPremiumBps } : {}),
       })
       if (!("reason" in z)) return z.healthAfter
       // The pool's part alone reaches the goal: no sale to size (the health that part alone lands at).

@@ -297,7 +297,7 @@ describe("rr13u U3: the documented --policy stopPrice / exitHealth crashes every
   })
 })
 
-describe("rr13u U4: the default stop-loss (0.3) on a 40 % crash that recovers: net P&L below dfs-style (no-idle)", () => {
+describe("rr13u U4: the default stop-loss (0.3) on a 40 % crash that recovers: net P&L was below dfs-style (no-idle)", () => {
   // Measured on e3a77bb, no-idle trader, 4 paths (down over 6 or 24 h, back to +5 % over 36 h, seeds 72, 73): sum of net
   // P&L autopilot -91,436, dfs-style -84,402, threshold -80,012; with stopLoss off the autopilot is -81,584. The guard
   // trips at a 30 % equity drawdown (an 11.5 % price drop at health 1.4), sells to the band's top and does not boost
@@ -315,7 +315,7 @@ describe("rr13u U4: the default stop-loss (0.3) on a 40 % crash that recovers: n
     )
   // Found passing in stop 62 (main 4b0c03e, while re-running the skipped pins under the sale-minimum default): autopilot
   // -26,308 against dfs-style -84,402 over the 4 paths (the autopilot now opens with a deleverage to about 1.53, its
-  // tail floor, and its rescues land).
+  // tail floor; it passes with the fixed take too, review rv62).
   test("rr13u U4 (was FAILS TODAY: autopilot -91,436 against dfs-style -84,402 over 4 paths): autopilot net P&L >= dfs-style on a recovering 40 % crash family (no-idle)", () => {
     let a = 0
     let d = 0
