@@ -83,7 +83,7 @@ describe("rr13 F1: the scorecard target (autopilot liquidation loss <= dfs-style
     }
   })
 
-  it("FAILS TODAY: autopilot's liquidation loss <= dfs-style's on the held-out flashWick seeds (the README reports the target met)", () => {
+  it("was FAILS TODAY, passes now: autopilot's liquidation loss <= dfs-style's on the held-out flashWick seeds (the README reports the target met)", () => {
     const { sum } = sums()
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
   })
@@ -125,7 +125,7 @@ describe("rr13 F2: round 7's win rests on the full-close liquidation; with a par
     expect(events.some((e) => e.time > liquidation.time && (e.kind === "swap" || e.kind === "rejected"))).toBe(true)
   })
 
-  it("FAILS TODAY: autopilot's liquidation loss <= dfs-style's where the liquidation is partial (Aave venue)", () => {
+  it("was FAILS TODAY, passes now: autopilot's liquidation loss <= dfs-style's where the liquidation is partial (Aave venue)", () => {
     const sum = sums()
     expect(sum.autopilot).toBeLessThanOrEqual(sum["dfs-style"])
   })
@@ -152,7 +152,7 @@ describe("rr13 F3: dfs-style's ratio check is two-sided; DeFi Saver's MorphoBlue
     expect(landed[0]?.healthAfter).toBeLessThan(1.35)
   })
 
-  it("FAILS TODAY: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
+  it("was FAILS TODAY, passes now: the backtester reverts no dfs-style operation DeFi Saver's ratio check lets land", () => {
     const events: BacktestEvent[] = []
     run(wick(8001), noIdle, "dfs-style", (e) => events.push(e))
     expect(rejectedDfsWouldLand(events)).toEqual([])
@@ -170,7 +170,7 @@ describe("rr13 F4: the like-for-like liquidation loss ignores Aave liquidations"
     expect(r.liquidationLossLikeForLike).toBeGreaterThan(r.liquidationPenalty)
   })
 
-  it("FAILS TODAY: like-for-like loss is at least the penalty of each liquidation (README, Metrics), on Aave too", () => {
+  it("was FAILS TODAY, passes now: like-for-like loss is at least the penalty of each liquidation (README, Metrics), on Aave too", () => {
     const r = run(crash, aave, "static")
     expect(r.liquidationLossLikeForLike).toBeGreaterThanOrEqual(r.liquidationPenalty)
   })
@@ -227,7 +227,7 @@ describe("rr13 F6: no idle buffer, held-out crash45 (suite generator, seed 30202
     expect(autopilot.minHealth).toBeCloseTo(1.1323, 3)
   })
 
-  it("FAILS TODAY: the autopilot is not liquidated where dfs-style is not (liquidation loss <= dfs-style's, crash45)", () => {
+  it("was FAILS TODAY, passes now: the autopilot is not liquidated where dfs-style is not (liquidation loss <= dfs-style's, crash45)", () => {
     expect(run(p(), noIdle, "autopilot").liquidationLoss).toBeLessThanOrEqual(run(p(), noIdle, "dfs-style").liquidationLoss)
   })
 })
@@ -248,7 +248,7 @@ describe("rr13 F7: CSV timestamps in milliseconds counted from 0 (or in hex) are
     expect(run(asSeconds, noIdle, "static").netPnl).not.toBeCloseTo(run(seconds, noIdle, "static").netPnl, 0)
   })
 
-  it("FAILS TODAY: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
+  it("was FAILS TODAY, passes now: a file whose steps are a thousand times its neighbours' scale (relative milliseconds) or a hex timestamp is refused with its line", () => {
     expect(() => parsePriceCsv(rows((i) => String(60_000 * i)))).toThrow(/milliseconds/)
     expect(() => parsePriceCsv(rows((i) => `0x${(T0 + 60 * i).toString(16)}`))).toThrow(/:2:/)
   })
@@ -271,7 +271,7 @@ describe("rr13 F8: the carry columns do not explain net P&L: pool entry/exit fee
     expect(run(flat, buffered, "static").carry.poolFees).toBe(0)
   })
 
-  it("FAILS TODAY: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {
+  it("was FAILS TODAY, passes now: every strategy's net P&L is its price move plus the carry columns (a pool fee column)", () => {
     expect(Math.abs(unexplained("autopilot"))).toBeLessThan(0.01)
   })
 })
