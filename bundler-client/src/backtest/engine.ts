@@ -12,7 +12,7 @@ import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion,
 import { INCLUSION_MARGIN, withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
-import { fillSwapActions, repayAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
+import { fillSwapActions, repayAtSaleMinimum, repaysAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
 import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
@@ -1363,18 +1363,19 @@ class Simulation {
     const capLeft = this.capLeft(s.id, t)
     const pool = this.pools.find((x) => x.asset === s.loanAsset && policy.pools.includes(x.address) && x.withdrawable > 0)
     const most = pool === undefined ? 0 : Math.min(pool.withdrawable, pool.balance, s.debt, capLeft) * (1 - 1e-9)
+    const premiumBps = s.flashPremiumBps ?? 0
     const healthAt = (x: number): number => {
       const z = sizeSwapDeleverage({
         ...s,
         prefunded: x,
         curves: [input.swap as NonNullable<SubAccountInput["swap"]>, ...(input.swapRoutes ?? [])],
         goal: allowed.max,
-        usableBps: usableSlippageBps(policy, s.flashPremiumBps ?? 0),
+        usableBps: usableSlippageBps(policy, premiumBps),
         maxSlippageBps: policy.maxSlippageBps as number,
         capLeft,
         extraRouteCost: this.config.costs.gasPerAction.SellCollateral * this.config.costs.gasPrice,
-        repayAtMinimum: this.saleMinimum && !((s.flashPremiumBps ?? 0) > 0),
-        ...((s.flashPremiumBps ?? 0) > 0 ? { premiumBps: s.flashPremiumBps } : {}),
+        repayAtMinimum: repaysAtSaleMinimum(this.saleMinimum, s),
+        ...(premiumBps > 0 ? { premiumBps } : {}),
       })
       if (!("reason" in z)) return z.healthAfter
       // The pool's part alone reaches the goal: no sale to size (the health that part alone lands at).

@@ -1,7 +1,7 @@
 import { healthOf, leverageOf, toBaseUnits } from "./state.js"
 import type { Plan, PlanAction, Policy, SolverResult, SubAccountOutcome, SubAccountState } from "./types.js"
 import { type Account, type Checkpoint, WorkingPortfolio } from "./workingPortfolio.js"
-import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
+import { repaysAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import { liquidationLoss } from "./liquidation.js"
 import { MIN_BAND_GAP } from "@levpilot/sdk/constants"
 
@@ -213,7 +213,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     premiumBps,
     // The sale-minimum repayment (issue 13) on a venue without a flash premium only (Morpho Blue): on Aave the keeper
     // sends the fixed take (the module adds the minimum whole, the premium would come out of the own funds).
-    repayAtMinimum: w.input.saleMinimumRepayment === true && premiumBps === 0,
+    repayAtMinimum: repaysAtSaleMinimum(w.input.saleMinimumRepayment, s),
     withdrawable: s.withdrawable === undefined && s.collateralHeld === undefined ? undefined : w.withdrawLeft(i),
     repayable: s.repayable === undefined && s.repayableDebt === undefined ? undefined : w.repayLeft(i),
     // Aave: the repayment is flash-borrowed; a reserve short of free liquidity (or with flash loans off) caps it, and
@@ -229,7 +229,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
   // The callback's repayment carries the folded ones: the donors' borrows taken for them pay it (PlanAction.paysFor).
   // The sale-minimum repayment's `brought` (PlanAction.brought; only under `saleMinimumRepayment`): the repayment's share the sales do
   // not pay (idle and folded repays, less the premium's share on them).
-  const brought = w.input.saleMinimumRepayment === true && premiumBps === 0 ? { brought: sizing.brought } : {}
+  const brought = repaysAtSaleMinimum(w.input.saleMinimumRepayment, s) ? { brought: sizing.brought } : {}
   w.carryFolded(folded.moves, w.push("RepayWithCallback", i, sizing.repaid, undefined, { amountBase: w.repayBase(i, sizing.repaid), ...brought }), t.firstMove)
   w.push("WithdrawCollateral", i, sizing.sold, undefined, { amountBase: sizing.soldBase })
   for (const sale of sizing.sales) w.push("SellCollateral", i, sale.amountIn, undefined, { route: sale.route, expectedOut: sale.expectedOut, amountBase: sale.amountBase })

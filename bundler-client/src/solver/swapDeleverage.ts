@@ -198,7 +198,7 @@ export function repayAtSaleMinimum(plan: Plan, subs: readonly SubAccountState[],
     const s = subs.find((x) => x.id === id)
     // A flash-funded callback (Aave) keeps the fixed take, as the keeper sends it (the module adds the minimum whole, the
     // flash premium would come out of the plan's own funds).
-    if (s === undefined || (s.flashPremiumBps ?? 0) > 0) return a
+    if (s === undefined || !repaysAtSaleMinimum(true, s)) return a
     let minimum = 0
     for (let j = i + 1; j < plan.actions.length && plan.actions[j]?.kind !== "EndCallback"; j++) {
       const b = plan.actions[j] as PlanAction
@@ -538,4 +538,17 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
     shortfallBps: (loss / (sold * P)) * 10_000,
     cappedBy,
   }
+}
+
+/**
+ * Whether a sub-account's sale blocks repay at the sales' on-chain minimum (the module's sale-minimum repayment mode,
+ * docs/sale-minimum-repayment.md): the mode asked for (`SolverInput.saleMinimumRepayment`, the keeper's and the
+ * backtester's `swap.repayment`) on a venue without a flash premium (Morpho Blue); a flash-funded venue (Aave v3,
+ * `flashPremiumBps` > 0) keeps the fixed take, as the keeper sends it. The one test every reader of the mode shares.
+ *
+ * @param mode - Whether the mode is asked for.
+ * @param s - The sub-account's state (its `flashPremiumBps`, bps; undefined: 0).
+ */
+export function repaysAtSaleMinimum(mode: boolean | undefined, s: { flashPremiumBps?: number | undefined }): boolean {
+  return mode === true && !((s.flashPremiumBps ?? 0) > 0)
 }

@@ -3,6 +3,7 @@ import { policyRiskHealth, policyTailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
 import { effectiveEpoch, healthOf, inBandTrigger, landingZone, netValue, stopEngaged, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
+import { repaysAtSaleMinimum } from "./swapDeleverage.js"
 import type { ActionKind, EpochState, Policy, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -257,7 +258,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
  * take (`swap.repayment: "amount"`) and on Aave the aim is as before.
  */
 function centredAimApplies(input: SolverInput, s: SolverInput["subAccounts"][number]): boolean {
-  return input.saleMinimumRepayment === true && !((s.state.flashPremiumBps ?? 0) > 0)
+  return repaysAtSaleMinimum(input.saleMinimumRepayment, s.state)
 }
 
 /**
