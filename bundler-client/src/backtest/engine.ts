@@ -6,7 +6,7 @@ import { TailCalibrator } from "../risk/tail.js"
 import { TREND_WINDOW_SECONDS, TrendEstimator } from "../risk/trend.js"
 import { EwmaVolatility } from "../risk/volatility.js"
 import type { PricePaths } from "../prices/csv.js"
-import { checkPlanAgainstPolicy } from "../solver/policyRules.js"
+import { checkPlanAgainstPolicy, landingZoneSide } from "../solver/policyRules.js"
 import type { PolicyViolation } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds, withSalesAtRead } from "../solver/solver.js"
 import { INCLUSION_MARGIN, withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
@@ -193,9 +193,33 @@ export function saleZoneSide(plan: Plan, violations: readonly PolicyViolation[])
   // The module's named error as the rule book gives it: HealthOutsideLandingZone(id, health, low, high), WAD.
   const error = violations.find((v) => v.error?.name === "HealthOutsideLandingZone")?.error
   if (error === undefined) return undefined
-  const [, h, lo, hi] = error.args
-  if (typeof h !== "bigint" || typeof lo !== "bigint" || typeof hi !== "bigint") return undefined
-  return h < lo ? "under" : h > hi ? "over" : undefined
+  return landingZoneSide(error.args)
+}
+
+/**
+ * Whether a reverted plan's violations say its fixed-take sale's price held or rose before inclusion (the window's
+ * upper side, issue 13 stop 52): the rule book's `SaleExceedsRepayment` (the sale's on-chain minimum at the inclusion
+ * oracle above its fixed repayment), or, for a sale whose callback also repays loan token withdrawn from a pool (a
+ * prefunded fixed take: Aave, whose flash premium keeps the fixed take, or `swap.repayment: "amount"`), `PoolNotUsed`:
+ * the repayment stays above the minimum there, but the minimum rose into the part the pool pays (the inflow rule counts
+ * a pool withdrawal as used only up to repayment less the sales' minimum output, RebalanceLib `_checkInflowsUsed`), which
+ * at the fill can only mean the collateral's oracle price rose over the one the plan was sized at (review rv62's -12 %
+ * variant of rr13w W3 on an Aave account: its cap-bound exit reverted so at the fill and was read as neither side).
+ * Only `PoolNotUsed` naming the sub-account of such a sale counts (the solver's folded form withdraws a sale's prefund on
+ * its own sub-account); a plan whose callback repays at the sales' minimum (`PlanAction.brought`) has no such window.
+ *
+ * @param plan - The plan that reverted.
+ * @param violations - The rule book's violations of the plan (`checkPlanAgainstPolicy`): their named errors.
+ */
+export function fixedTakeSaleHeld(plan: Plan, violations: readonly PolicyViolation[]): boolean {
+  if (violations.some((v) => v.error?.name === "SaleExceedsRepayment")) return true
+  const named = violations.find((v) => v.error?.name === "PoolNotUsed")?.error?.args[0]
+  if (typeof named !== "string") return false
+  return plan.actions.some((a, i) => {
+    if (a.kind !== "RepayWithCallback" || a.brought !== undefined || plan.subAccounts[a.subAccount]?.toLowerCase() !== named.toLowerCase()) return false
+    for (let k = i + 1; k < plan.actions.length && plan.actions[k]?.kind !== "EndCallback"; k++) if (plan.actions[k]?.kind === "SellCollateral") return true
+    return false
+  })
 }
 
 function pathSeed(paths: PricePaths): number {
@@ -720,7 +744,7 @@ class Simulation {
       // twice), where the fixed take it was made for merely reverted.
       const side = this.saleMinimum ? saleZoneSide(planned, violations) : undefined
       const shortfall = /inside the callback: needs .* \(ActionFailed\)/.test(why)
-      const held = /\(SaleExceedsRepayment\)/.test(why) || side === "over"
+      const held = fixedTakeSaleHeld(planned, violations) || side === "over"
       for (const id of planned.subAccounts) {
         if (side === "over") this.overTop.add(id)
         else if (side === "under" || shortfall) this.overTop.delete(id)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { saleZoneSide } from "./engine.js"
+import { fixedTakeSaleHeld, saleZoneSide } from "./engine.js"
 import type { PolicyViolation } from "../solver/policyRules.js"
 import type { Plan, PlanAction } from "../solver/types.js"
 
@@ -31,5 +31,30 @@ describe("saleZoneSide: the side of its landing zone a sale missed, from the nam
     expect(saleZoneSide(sale, [])).toBeUndefined()
     expect(saleZoneSide(sale, [{ rule: 5, message: "e1 is triggered but lands at health 1.3, outside its landing zone [1.4, 1.55] (HealthOutsideLandingZone)" }])).toBeUndefined()
     expect(saleZoneSide(sale, [{ ...outside(WAD), error: { name: "HealthOutOfBand", args: [ID, WAD, WAD, WAD] } }])).toBeUndefined()
+  })
+})
+
+// Stop 63: a fixed-take sale whose callback also repays a pool's loan token meets PoolNotUsed, not SaleExceedsRepayment,
+// when its price rose before the fill (its minimum rose into the part the pool pays): the engine reads it as the same
+// side of the window (`saleHeld`: the next plan at the read price). Review rv62's -12 % variant of rr13w W3 (Aave).
+describe("fixedTakeSaleHeld: a fixed-take sale's 'price held' side, from the named errors", () => {
+  const POOL = "0x00000000000000000000000000000000000000a1"
+  const prefunded: Plan = { ...sale, actions: [{ ...action("WithdrawFromPool", "USDC", 300), pool: POOL }, ...sale.actions] }
+  const unused = (id = ID): PolicyViolation => ({ rule: 6, subAccountId: id, message: "pool withdraws (PoolNotUsed)", error: { name: "PoolNotUsed", args: [id, POOL] } })
+  const exceeds: PolicyViolation = { rule: 6, subAccountId: ID, message: "sells (SaleExceedsRepayment)", error: { name: "SaleExceedsRepayment", args: [ID, 10n, 9n] } }
+
+  it("SaleExceedsRepayment, and PoolNotUsed naming the sub-account of a fixed-take sale: held", () => {
+    expect(fixedTakeSaleHeld(sale, [exceeds])).toBe(true)
+    expect(fixedTakeSaleHeld(prefunded, [unused()])).toBe(true)
+    expect(fixedTakeSaleHeld(prefunded, [unused(ID.toUpperCase().replace("0X", "0x"))])).toBe(true)
+  })
+
+  it("not held: PoolNotUsed on a plan without a sale, naming another sub-account, on a sale repaid at its minimum (`brought`), or a message alone", () => {
+    expect(fixedTakeSaleHeld(poolOnly, [unused()])).toBe(false)
+    expect(fixedTakeSaleHeld(prefunded, [unused("0x00000000000000000000000000000000000000000000000000000000000000e2")])).toBe(false)
+    const mode: Plan = { ...prefunded, actions: prefunded.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, brought: 300 } : a)) }
+    expect(fixedTakeSaleHeld(mode, [unused()])).toBe(false)
+    expect(fixedTakeSaleHeld(prefunded, [{ rule: 6, message: "pool 0xa1 withdraws for e1 what no venue action of the plan uses (PoolNotUsed)" }])).toBe(false)
+    expect(fixedTakeSaleHeld(prefunded, [])).toBe(false)
   })
 })

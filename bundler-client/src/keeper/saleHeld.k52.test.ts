@@ -2,7 +2,7 @@ import { describe, expect, test } from "vitest"
 import { type Address, type Hex, encodeAbiParameters, encodeErrorResult, encodeEventTopics, parseAbi } from "viem"
 import { entryPoint07Abi } from "viem/account-abstraction"
 import { leverageModuleAbi } from "@levpilot/sdk/abis"
-import { ActionFailedError, HealthOutsideLandingZoneError, LeverageModuleRevertedError, SaleExceedsRepaymentError } from "@levpilot/sdk/errors"
+import { ActionFailedError, HealthOutsideLandingZoneError, LeverageModuleRevertedError, PoolNotUsedError, SaleExceedsRepaymentError } from "@levpilot/sdk/errors"
 import { solveByLoanAsset } from "../solver/solver.js"
 import type { SolverInput } from "../solver/types.js"
 import { InclusionTracker } from "./inclusion.js"
@@ -10,7 +10,7 @@ import { portfolioOf } from "./portfolio.js"
 import { type SafeRuntime, newSafeRuntime } from "./runtime.js"
 import { keeperCosts } from "./safeStep.js"
 import type { PendingOperation } from "./stateFile.js"
-import { SENT_PLANS_KEPT, liveWindowSeconds, modeRescuesOf, overTopSubAccountOf, overTopSubAccountsOf, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall } from "./shortfall.js"
+import { SENT_PLANS_KEPT, fixedTakeRescuesOf, liveWindowSeconds, modeRescuesOf, overTopSubAccountOf, overTopSubAccountsOf, poolNotUsedSubAccountOf, poolUnusedHeldSubAccountsOf, saleHeldSubAccountOf, saleHeldSubAccountsOf, sendNotingShortfall, swapRescuesOf } from "./shortfall.js"
 import { INCLUSION_HASH, INCLUSION_NONCE, PRICE, SAFE, STEP_RISK, USDC, flashSale, landedUserOp, recordingKeeperParts, resentRecord, stepSafeState, stepSub, subId } from "./testing.js"
 import { VolatilityFeed } from "./volatilityFeed.js"
 
@@ -214,6 +214,60 @@ describe("keeper: a sale-minimum rescue that lands over its zone's top is planne
     await send(floor.rt, modeRescueOf(A))
     await include(floor.parts, floor.rt, 135n, zone(A, (13n * WAD) / 10n))
     expect(floor.rt.saleHeld?.has(A) ?? false).toBe(false)
+  })
+})
+
+// Issue 13, stop 63 (review rv62's -12 % variant of rr13w W3, on an Aave account): a fixed-take sale whose callback
+// also repays loan token withdrawn from a pool keeps its repayment above the sale's minimum when the price rises before
+// inclusion, so it does not meet SaleExceedsRepayment; the minimum rises into the part the pool pays instead, and the
+// module's inflow rule refuses the withdrawal (PoolNotUsed naming the sale's sub-account). The same side of the window:
+// held. A mode rescue (its repayment follows the minimum) or a sub-account without a sale in the plan is not.
+describe("keeper: a prefunded fixed-take sale refused with PoolNotUsed is planned at the read price (stop 63)", () => {
+  const POOL = "0x00000000000000000000000000000000000000a1" as Address
+  const unused = (id: Hex) => encodeErrorResult({ abi: leverageModuleAbi, errorName: "PoolNotUsed", args: [id, POOL] })
+  const modeRescueOf = (...ids: Hex[]) => {
+    const plan = rescueOf(...ids)
+    return { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, repayment: "sale-minimum" as const } : a)) }
+  }
+  const sentOf = (plan: ReturnType<typeof rescueOf>) => ({ rescues: swapRescuesOf(plan), modeRescues: modeRescuesOf(plan) })
+
+  test("decoding: PoolNotUsed names its sub-account; only a plan's fixed-take rescues count", () => {
+    expect(poolNotUsedSubAccountOf(unused(A))).toBe(A)
+    expect(poolNotUsedSubAccountOf(saleExceeds(A))).toBeUndefined()
+    expect([...fixedTakeRescuesOf(sentOf(rescueOf(B, A)))]).toEqual([B, A])
+    expect(fixedTakeRescuesOf(sentOf(modeRescueOf(A))).size).toBe(0)
+    const sdk = new PoolNotUsedError({ subAccount: A, pool: POOL })
+    expect(sdk.subAccount).toBe(A)
+    expect(poolUnusedHeldSubAccountsOf(sdk, new Set([A]))).toEqual([A])
+    expect(poolUnusedHeldSubAccountsOf(sdk, new Set([B]))).toEqual([])
+    expect(poolUnusedHeldSubAccountsOf(new Error(`execution reverted: ${unused(A)}`), new Set([A]))).toEqual([A])
+    expect(poolUnusedHeldSubAccountsOf(new Error(`execution reverted: ${saleExceeds(A)}`), new Set([A]))).toEqual([])
+  })
+
+  test("refused at send (the SDK's rule book) or reverted at inclusion: held, its twin keeps the fall; a mode rescue or a plan without A's sale: not", async () => {
+    const control = fallingRuntime()
+    const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
+    const { feed, rt } = fallingRuntime()
+    await send(rt, rescueOf(B, A), new PoolNotUsedError({ subAccount: A, pool: POOL }))
+    expect([...(rt.saleHeld ?? [])]).toEqual([A])
+    const after = planned(feed.apply(rt, snapshotAt(7)).input)
+    expect(after.a.hasDrift).toBe(false)
+    expect(after.b).toEqual(expected.b)
+
+    const chain = fallingRuntime()
+    await send(chain.rt, rescueOf(A))
+    await include(chain.parts, chain.rt, 135n, unused(A))
+    expect(chain.rt.saleHeld?.has(A)).toBe(true)
+
+    // Not held: the mode rescue (at send and on chain), and a plan whose sale is B's while the refusal names A.
+    const mode = fallingRuntime()
+    await send(mode.rt, modeRescueOf(A), new PoolNotUsedError({ subAccount: A, pool: POOL }))
+    await send(mode.rt, modeRescueOf(A))
+    await include(mode.parts, mode.rt, 135n, unused(A))
+    expect(mode.rt.saleHeld?.has(A) ?? false).toBe(false)
+    const other = fallingRuntime()
+    await send(other.rt, { subAccounts: [A, B], actions: flashSale(1, 10n ** 21n, 10n ** 18n) }, new PoolNotUsedError({ subAccount: A, pool: POOL }))
+    expect(other.rt.saleHeld?.size ?? 0).toBe(0)
   })
 })
 

@@ -1,6 +1,7 @@
 import { BaseError, type Hex } from "viem"
-import { ActionFailedError, HealthOutsideLandingZoneError, SaleExceedsRepaymentError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
+import { ActionFailedError, HealthOutsideLandingZoneError, PoolNotUsedError, SaleExceedsRepaymentError, decodeModuleError, decodeVenueRevert } from "@levpilot/sdk/errors"
 import type { Plan as ChainPlan } from "@levpilot/sdk/types"
+import { landingZoneSide } from "../solver/policyRules.js"
 import { INCLUSION_MARGIN } from "./inclusionMargin.js"
 import type { SafeRuntime } from "./runtime.js"
 import type { PendingOperation } from "./stateFile.js"
@@ -18,7 +19,9 @@ import type { PendingOperation } from "./stateFile.js"
 // In the sale-minimum repayment mode (the default since stop 61) `SaleExceedsRepayment` no longer tells that the price
 // held: the repayment follows the price, and the same move lands the rescue over its landing zone's top
 // (`HealthOutsideLandingZone` with the health above the zone's top). A mode rescue refused so is noted held too, as the
-// backtester's engine does (`saleZoneSide`; review rv61 M1).
+// backtester's engine does (`saleZoneSide`; review rv61 M1). A fixed take whose callback also repays loan token withdrawn
+// from a pool (Aave's, or any with `repayment: "amount"`) shows the same move as `PoolNotUsed` naming its sub-account
+// (its minimum rose into the part the pool pays): noted held too, as the engine's `fixedTakeSaleHeld` (stop 63).
 
 /** What the keeper keeps of the plan it last handed to the sender, to read the fate of its operation. */
 export type SentPlan = {
@@ -66,6 +69,40 @@ export function modeRescuesOf(plan: ChainPlan): Set<string> {
 }
 
 /**
+ * The sub-accounts (lower case) of `plan`'s swap rescues ({@link swapRescuesOf}) sent with a fixed repayment (not in the
+ * sale-minimum mode: Aave's flash premium keeps the fixed take, as does `repayment: "amount"`).
+ */
+export function fixedTakeRescuesOf(sent: Pick<SentPlan, "rescues" | "modeRescues">): Set<string> {
+  const out = new Set<string>()
+  for (const id of sent.rescues.values()) if (sent.modeRescues?.has(id) !== true) out.add(id)
+  return out
+}
+
+/**
+ * The sub-account a module revert names when it is `PoolNotUsed(bytes32 subAccount, address pool)`.
+ *
+ * @param data - Revert data of the module.
+ * @returns The sub-account id (lower case), or undefined for any other revert.
+ */
+export function poolNotUsedSubAccountOf(data: Hex): string | undefined {
+  const decoded = decodeModuleError(data)
+  if (decoded?.errorName !== "PoolNotUsed") return undefined
+  const id = decoded.args[0]
+  return typeof id === "string" ? id.toLowerCase() : undefined
+}
+
+/**
+ * The sub-accounts (lower case) of `fixedTake` (a plan's fixed-take swap rescues, {@link fixedTakeRescuesOf}) a failed
+ * send reports as `PoolNotUsed`: the SDK's `PoolNotUsedError` anywhere in the cause chain, or the module's revert data
+ * in the chain's messages ({@link poolNotUsedSubAccountOf}). A fixed-take sale prefunded from a pool meets it, not
+ * `SaleExceedsRepayment`, when its price held or rose: its minimum at the inclusion oracle rose into the part the pool
+ * pays (the inflow rule counts a withdrawal as used only up to the repayment less the sales' minimum). Others are ignored.
+ */
+export function poolUnusedHeldSubAccountsOf(error: unknown, fixedTake: ReadonlySet<string>): string[] {
+  return subAccountsNamedIn(error, fixedTake, (e) => (e instanceof PoolNotUsedError ? e.subAccount : undefined), poolNotUsedSubAccountOf)
+}
+
+/**
  * The sub-account a module revert names when it is `HealthOutsideLandingZone(bytes32 subAccount, uint256 health,
  * uint256 low, uint256 high)` with `health` above `high` (the plan lands it over its zone's top).
  *
@@ -75,8 +112,8 @@ export function modeRescuesOf(plan: ChainPlan): Set<string> {
 export function overTopSubAccountOf(data: Hex): string | undefined {
   const decoded = decodeModuleError(data)
   if (decoded?.errorName !== "HealthOutsideLandingZone") return undefined
-  const [id, health, , high] = decoded.args
-  return typeof id === "string" && typeof health === "bigint" && typeof high === "bigint" && health > high ? id.toLowerCase() : undefined
+  const id = decoded.args[0]
+  return typeof id === "string" && landingZoneSide(decoded.args) === "over" ? id.toLowerCase() : undefined
 }
 
 /**
@@ -85,7 +122,7 @@ export function overTopSubAccountOf(data: Hex): string | undefined {
  * chain's messages ({@link overTopSubAccountOf}). Others are ignored.
  */
 export function overTopSubAccountsOf(error: unknown, ids: ReadonlySet<string>): string[] {
-  return subAccountsNamedIn(error, ids, (e) => (e instanceof HealthOutsideLandingZoneError && e.health > e.high ? e.subAccount : undefined), overTopSubAccountOf)
+  return subAccountsNamedIn(error, ids, (e) => (e instanceof HealthOutsideLandingZoneError && landingZoneSide([e.subAccount, e.health, e.low, e.high]) === "over" ? e.subAccount : undefined), overTopSubAccountOf)
 }
 
 /**
@@ -226,7 +263,8 @@ export function noteSaleHeld(rt: SafeRuntime, ids: readonly string[]): void {
  * that sub-account's next plan is sized for the fall over the time already lost since the quote plus its own live
  * window (it failed before inclusion, which was still at least that window away); when it throws with a sale of one of
  * the plan's sub-accounts refused as `SaleExceedsRepayment`, or with a sale-minimum mode rescue refused over its zone's
- * top ({@link overTopSubAccountsOf}), that sub-account is noted held ({@link noteSaleHeld}). The error is rethrown.
+ * top ({@link overTopSubAccountsOf}), or with a fixed-take sale's prefund refused as `PoolNotUsed`
+ * ({@link poolUnusedHeldSubAccountsOf}), that sub-account is noted held ({@link noteSaleHeld}). The error is rethrown.
  *
  * @param quote - The snapshot the plan was made at: its block and timestamp (seconds).
  * @param nowSeconds - The keeper's clock, seconds (Unix).
@@ -250,6 +288,8 @@ export async function sendNotingShortfall<T>(rt: SafeRuntime, plan: ChainPlan, q
     noteSaleHeld(rt, saleHeldSubAccountsOf(error, sent.subAccounts))
     // A mode rescue refused over its zone's top: the price held or rose (rv61 M1).
     noteSaleHeld(rt, overTopSubAccountsOf(error, sent.modeRescues ?? new Set()))
+    // A prefunded fixed take refused with PoolNotUsed: the same (issue 13, stop 63).
+    noteSaleHeld(rt, poolUnusedHeldSubAccountsOf(error, fixedTakeRescuesOf(sent)))
     throw error
   }
 }
@@ -281,7 +321,7 @@ function sentPlanOf(rt: SafeRuntime, record: Pick<PendingOperation, "sentBlock" 
  * `(includedBlock - quoteBlock) x rt.blockSeconds` seconds (blocks of the measured block time, 12 s until measured);
  * reverted with `SaleExceedsRepayment` naming a sub-account of the plan ({@link saleHeldSubAccountOf}), that
  * sub-account is noted held ({@link noteSaleHeld}), as is a sale-minimum mode rescue reverted over its zone's top
- * ({@link overTopSubAccountOf}). Nothing is known of an operation sent before a restart
+ * ({@link overTopSubAccountOf}) and a fixed-take rescue whose prefund reverted as `PoolNotUsed` ({@link poolNotUsedSubAccountOf}). Nothing is known of an operation sent before a restart
  * (`rt.sentPlans` is not persisted).
  *
  * @param includedBlock - Block the operation was included in.
@@ -310,6 +350,9 @@ export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: 
   // A mode rescue that landed over its zone's top at inclusion: the price held or rose (rv61 M1).
   const overTop = revertData === undefined ? undefined : overTopSubAccountOf(revertData)
   if (overTop !== undefined && sent.modeRescues?.has(overTop) === true) noteSaleHeld(rt, [overTop])
+  // A prefunded fixed take that reverted with PoolNotUsed at inclusion: the same (issue 13, stop 63).
+  const unused = revertData === undefined ? undefined : poolNotUsedSubAccountOf(revertData)
+  if (unused !== undefined && fixedTakeRescuesOf(sent).has(unused)) noteSaleHeld(rt, [unused])
 }
 
 /**

@@ -130,11 +130,15 @@ describe("rr11zi I2: a zombie keeper is 'provably running': its lock is refused 
     child?.kill("SIGKILL")
     child = undefined
   })
-  /** A zombie: `sh` starts `sleep 0` in the background and execs a `sleep 60` that never reaps it. */
+  /**
+   * A zombie: `sh` starts a short `sleep` in the background and execs a `sleep 60` that never reaps it. The background
+   * sleep outlives the exec (0.2 s): a `sleep 0` could exit while `sh` still ran, and `sh` reaped it (no /proc entry
+   * left, ENOENT: seen once on a loaded machine, stop 63).
+   */
   const zombie = async (): Promise<number> => {
-    child = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] })
+    child = spawn("sh", ["-c", "sleep 0.2 & echo $!; exec sleep 60"], { stdio: ["ignore", "pipe", "ignore"] })
     const pid = await new Promise<number>((resolve) => child?.stdout?.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))))
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 250; i++) {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
       if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return pid
       await new Promise((r) => setTimeout(r, 20))

@@ -494,6 +494,22 @@ function overRepaid(plan: Plan, subs: readonly SubAccountState[]): string | unde
 const NEVER_RUN: EpochState = { amountInEpoch: 0, rebalancesInEpoch: 0, gasInEpoch: 0 }
 
 /**
+ * Which side of its landing zone a plan lands a sub-account on, from the module's `HealthOutsideLandingZone(bytes32
+ * subAccount, uint256 health, uint256 low, uint256 high)` arguments (WAD): "under" its floor (`health < low`), "over"
+ * its top (`health > high`). The one reading of that error the backtester's engine (`saleZoneSide`, the rule book's
+ * violation) and the live keeper (`overTopSubAccountOf`, decoded revert data; `overTopSubAccountsOf`, the SDK's error)
+ * share.
+ *
+ * @param args - The error's arguments as decoded (id, health, low, high).
+ * @returns The side, or undefined when the health is inside [low, high] or an argument is not an integer.
+ */
+export function landingZoneSide(args: readonly unknown[]): "under" | "over" | undefined {
+  const [, health, low, high] = args
+  if (typeof health !== "bigint" || typeof low !== "bigint" || typeof high !== "bigint") return undefined
+  return health < low ? "under" : health > high ? "over" : undefined
+}
+
+/**
  * Decide whether the module accepts a plan, with the SDK's exact rule book (`checkRebalanceRules`, @levpilot/sdk/rules:
  * the module's checks in the module's order, in integers). The float portfolio is converted to the module's shape
  * ({@link toRuleInput}) and the plan is judged with its exact `amountBase`; the verdict is the module's first named

@@ -1,7 +1,7 @@
 import { checkPlanAgainstPolicy } from "./policyRules.js"
 import { atInclusion, withSalesAtRead } from "./solver.js"
 import { effectiveEpoch, healthOf, stopEngaged, toBaseUnits } from "./state.js"
-import { sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
+import { repaysAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "./swapDeleverage.js"
 import type { Plan, SolverInput, SolverResult, SubAccountInput, SubAccountState } from "./types.js"
 
 /**
@@ -82,7 +82,7 @@ export function planStopExit(params: PlanStopExitParameters): Plan | undefined {
   if (input.swap === undefined || !((policy.maxSlippageBps ?? 0) > 0)) return undefined
   const premiumBps = s.flashPremiumBps ?? 0
   // The sale-minimum repayment on a venue without a flash premium only (Morpho Blue; Aave keeps the fixed take).
-  const atMinimum = params.repayAtMinimum === true && premiumBps === 0
+  const atMinimum = repaysAtSaleMinimum(params.repayAtMinimum, s)
   const sizing = sizeSwapDeleverage({
     ...s,
     prefunded: prefund?.amount ?? 0,

@@ -256,14 +256,25 @@ export class SubAccountUnchangedError extends BaseError {
 }
 
 export type PoolNotUsedErrorType = PoolNotUsedError & { name: "PoolNotUsedError" }
-/** A pool action serves a sub-account the plan has no venue action on (module error `PoolNotUsed`). */
+/**
+ * A pool withdrawal the plan does not use (module error `PoolNotUsed`, RebalanceLib `_checkInflowsUsed`): with it the
+ * plan's withdrawals from pools of the asset sum above what its other steps pay out of the Safe's wallet net of what
+ * they bring in (repayments up to the debt, supplies and swap inputs, less borrows, collateral withdrawals and swap
+ * outputs at their on-chain minimum). `subAccount` and `pool` are the withdrawal's that crosses that bound (plan order).
+ * For a sale whose callback repays a fixed amount with a pool's help, it also means the sale's minimum (at the oracle
+ * of inclusion) rose into the part the pool pays: the price rose over the one the plan was sized at.
+ */
 export class PoolNotUsedError extends BaseError {
+  readonly subAccount: Hex
+  readonly pool: Address
   constructor({ subAccount, pool, cause }: { subAccount: Hex; pool: Address } & Cause) {
-    super(`The plan uses pool ${pool} for sub-account ${subAccount}, on which it has no venue action.`, {
+    super(`The plan withdraws from pool ${pool} for sub-account ${subAccount} more than it uses.`, {
       cause,
-      metaMessages: ["Attribute a pool action to the sub-account whose supply, repayment, borrow or withdrawal it funds or absorbs."],
+      metaMessages: ["Withdraw from pools only what the plan's repayments, supplies and swap inputs spend beyond what its borrows, withdrawals and swap minimums bring in."],
       name: "PoolNotUsedError",
     })
+    this.subAccount = subAccount
+    this.pool = pool
   }
 }
 
