@@ -1373,7 +1373,7 @@ class Simulation {
    * sells about 8 % of a 1,000,000 position, +0.005 of health): the sale at the cap, with from the first allowed pool
    * only the least loan token (withdrawn first, repaid inside the callback with the sale's output, counted in the caps
    * before the sale is sized) that lifts the landing to `allowed.min` (bisection on {@link sizeSwapDeleverage}'s
-   * health after). Exposure is cut first, the pool supplies the remainder, not a landing at the target. Its counted
+   * health after), or in a falling trend to where the trend's fall until the next rescue can land leaves it (below). Exposure is cut first, the pool supplies the remainder, not a landing at the target. Its counted
    * move is the cap, so the module judges it cap-bound too; it is aimed at the zone, not at the cap-bound edge (before
    * + MIN_BAND_GAP): measured on the W3 depeg, a landing at 1.026 at 20x is liquidated 5 minutes later, in its cooldown.
    *
@@ -1406,13 +1406,25 @@ class Simulation {
       return x > 0 && x < s.debt && z.reason === "already at or above the goal" ? (s.collateral * s.price * s.lltv) / (s.debt - x) : Number.NEGATIVE_INFINITY
     }
     const need = allowed.min
-    if (!(healthAt(most) >= need)) return undefined
+    const top = healthAt(most)
+    if (!(top >= need)) return undefined
+    // What the pool's part lifts the landing to (stop 63): `allowed.min`, raised in a falling trend so that, were the
+    // trend to go on until the next rescue can land (the cooldown, the inclusion latency and a poll), the health is still
+    // above the midpoint of 1 and `allowed.min`: ((1 + min) / 2) x e^(-trend x span); never above what the pool and the
+    // cap together reach, nor above the zone's middle (the pool alone reaching the zone's top leaves no sale to plan: the
+    // exit is dropped and the buffers-first rescue feeds the pool into the position, rr13w W3's 'was'). At the zone's floor a cap-bound exit moves almost no health (its sale is cut to the cap), and
+    // the next rescue waits out the cooldown: on rr13w W3's 20x pair, a 14 % ramp over 30 minutes then held, the exit
+    // landed at 1.036 and the ramp's next six minutes (-2.8 %) liquidated it a minute before its next rescue could land,
+    // where threshold, rescuing from the pool to its target every cooldown, survived (issue13.s63.test.ts).
+    const trend = Math.min(0, input.risk.trend ?? 0)
+    const span = ((this.policies[s.id] as Policy).cooldown + this.latency + this.config.keeper.pollSeconds) / SECONDS_PER_YEAR
+    const aim = Math.min(top, 0.5 * (need + allowed.max), Math.max(need, 0.5 * (1 + need) * Math.exp(-trend * span)))
     let lo = 0
     let hi = most
-    if (healthAt(0) < need)
+    if (healthAt(0) < aim)
       for (let i = 0; i < 40; i++) {
         const mid = 0.5 * (lo + hi)
-        if (healthAt(mid) >= need) hi = mid
+        if (healthAt(mid) >= aim) hi = mid
         else lo = mid
       }
     else hi = 0

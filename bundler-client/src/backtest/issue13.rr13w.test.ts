@@ -105,6 +105,8 @@ describe("rr13w W3: on a correlated pair that depegs and stays, the tripped guar
   // rescue at 1449 landed at 1.074), where the module refuses a rebalance without the on-chain stop (NoTrigger); the
   // first trigger after it is minute 1463, with 2.4 % of the fall left, and each operation may sell 8 % of the position.
   // Landing at the cap-bound edge instead (before + 1.5 x MIN_BAND_GAP, 1.026) was tried: liquidated 5 minutes later.
+  // Stop 63: in the falling trend the exit's pool part lifts the landing further (issue13.s63.test.ts), here to 1.050 (the
+  // zone's middle): 26,808 from the pool at minute 1463 (was 10,476), final equity 80,264 (was 80,461; threshold 78,575).
   test("rr13w W3 (was: autopilot -121,425 = threshold -121,425, dfs-style -82,072; guard tripped, 0 swaps, 48,445 from the pool after the trip; fixed w23: -119,537, a cap-bound sale with 10,476 from the pool): expected the tripped guard to reduce exposure by selling collateral, not add margin from the pool alone, and end richer than threshold", () => {
     const p = depegHold(0.12, 30, 51)
     const events: BacktestEvent[] = []
