@@ -44,7 +44,9 @@ describe("rv62: with swaps off, a backtest does not depend on swap.repayment (no
  * autopilot fed the pool into the position after the trip (W3's "was"), where with `flashPremiumBps: 0` (and on
  * Morpho Blue) it sells collateral. Fixed: capBoundExit's healthAt passes `premiumBps` and
  * `usableSlippageBps(policy, premium)`. Left (measured in review): on the -12 % variant the sale then meets PoolNotUsed
- * at the fill (the inflow rule counts the repayment without the premium the prefund also pays).
+ * at the fill. Stop 63: the price at the fill rose over the one the exit was sized at, so the sale's minimum rose into the
+ * pool's part (the fixed take's held side, not the premium: 41 of a 337 overshoot); the engine and the keeper now read
+ * it as held (`fixedTakeSaleHeld`, docs/sale-minimum-repayment.md "Stop 63").
  */
 describe("rv62: a tripped guard's cap-bound exit on an Aave v3 account with the flash premium (rr13w W3's pair)", () => {
   const ID = "0x00000000000000000000000000000000000000000000000000000000000000e1"

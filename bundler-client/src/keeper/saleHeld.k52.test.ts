@@ -87,6 +87,32 @@ async function include(parts: ReturnType<typeof recordingKeeperParts>, rt: SafeR
 
 const rescueOf = (...ids: Hex[]) => ({ subAccounts: ids, actions: ids.flatMap((_id, i) => flashSale(i, 10n ** 21n, 10n ** 18n)) })
 
+/** {@link rescueOf} sent in the module's sale-minimum repayment mode (`repayment: "sale-minimum"` on each opener). */
+const modeRescueOf = (...ids: Hex[]) => {
+  const plan = rescueOf(...ids)
+  return { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, repayment: "sale-minimum" as const } : a)) }
+}
+
+/**
+ * The held side, both ways: a send of `planOf(B, A)` refused with `refusal` holds A only (A planned at the read price,
+ * its twin B as without the refusal); `planOf(A)` sent and included reverted with `revert` holds A.
+ */
+async function expectHeldAtSendAndInclusion(planOf: typeof rescueOf, refusal: unknown, revert: Hex) {
+  const control = fallingRuntime()
+  const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
+  const { feed, rt } = fallingRuntime()
+  await send(rt, planOf(B, A), refusal)
+  expect([...(rt.saleHeld ?? [])]).toEqual([A])
+  const after = planned(feed.apply(rt, snapshotAt(7)).input)
+  expect(after.a.hasDrift).toBe(false)
+  expect(after.b).toEqual(expected.b)
+
+  const chain = fallingRuntime()
+  await send(chain.rt, planOf(A))
+  await include(chain.parts, chain.rt, 135n, revert)
+  expect(chain.rt.saleHeld?.has(A)).toBe(true)
+}
+
 describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is planned at the read price (stop 52, rt.saleHeld)", () => {
   test("a send refused with SaleExceedsRepayment (SDK validation or bundler simulation): that sub-account's next input has no falling inclusionDrift, its twin keeps its own", async () => {
     // The same market without any failure: both twins planned for the fall to inclusion.
@@ -172,10 +198,6 @@ describe("keeper: a sub-account whose sale failed with SaleExceedsRepayment is p
 describe("keeper: a sale-minimum rescue that lands over its zone's top is planned at the read price (rv61 M1)", () => {
   const WAD = 10n ** 18n
   const zone = (id: Hex, health: bigint) => encodeErrorResult({ abi: leverageModuleAbi, errorName: "HealthOutsideLandingZone", args: [id, health, (14n * WAD) / 10n, (155n * WAD) / 100n] })
-  const modeRescueOf = (...ids: Hex[]) => {
-    const plan = rescueOf(...ids)
-    return { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, repayment: "sale-minimum" as const } : a)) }
-  }
 
   test("refused at send (the SDK's rule book) or reverted at inclusion over the top: held; under the floor or in the fixed take: not", async () => {
     expect([...modeRescuesOf(modeRescueOf(B, A))]).toEqual([B, A])
@@ -188,21 +210,9 @@ describe("keeper: a sale-minimum rescue that lands over its zone's top is planne
     expect(overTopSubAccountsOf(over, new Set([B]))).toEqual([])
     expect(overTopSubAccountsOf(new Error(`execution reverted: ${zone(A, (16n * WAD) / 10n)}`), new Set([A]))).toEqual([A])
 
-    // The SDK's validation refuses A's mode rescue over the top: A is planned at the read price, its twin keeps the fall.
-    const control = fallingRuntime()
-    const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
-    const { feed, rt } = fallingRuntime()
-    await send(rt, modeRescueOf(B, A), over)
-    expect([...(rt.saleHeld ?? [])]).toEqual([A])
-    const after = planned(feed.apply(rt, snapshotAt(7)).input)
-    expect(after.a.hasDrift).toBe(false)
-    expect(after.b).toEqual(expected.b)
-
-    // On chain: the mode rescue reverts over the top at inclusion: held.
-    const chain = fallingRuntime()
-    await send(chain.rt, modeRescueOf(A))
-    await include(chain.parts, chain.rt, 135n, zone(A, (16n * WAD) / 10n))
-    expect(chain.rt.saleHeld?.has(A)).toBe(true)
+    // The SDK's validation refuses A's mode rescue over the top: A is planned at the read price, its twin keeps the fall;
+    // on chain the mode rescue reverts over the top at inclusion: held.
+    await expectHeldAtSendAndInclusion(modeRescueOf, over, zone(A, (16n * WAD) / 10n))
 
     // Not held: the fixed take over the top (its own SaleExceedsRepayment says it), the mode under the floor.
     const fixed = fallingRuntime()
@@ -225,10 +235,6 @@ describe("keeper: a sale-minimum rescue that lands over its zone's top is planne
 describe("keeper: a prefunded fixed-take sale refused with PoolNotUsed is planned at the read price (stop 63)", () => {
   const POOL = "0x00000000000000000000000000000000000000a1" as Address
   const unused = (id: Hex) => encodeErrorResult({ abi: leverageModuleAbi, errorName: "PoolNotUsed", args: [id, POOL] })
-  const modeRescueOf = (...ids: Hex[]) => {
-    const plan = rescueOf(...ids)
-    return { ...plan, actions: plan.actions.map((a) => (a.kind === "RepayWithCallback" ? { ...a, repayment: "sale-minimum" as const } : a)) }
-  }
   const sentOf = (plan: ReturnType<typeof rescueOf>) => ({ rescues: swapRescuesOf(plan), modeRescues: modeRescuesOf(plan) })
 
   test("decoding: PoolNotUsed names its sub-account; only a plan's fixed-take rescues count", () => {
@@ -245,19 +251,7 @@ describe("keeper: a prefunded fixed-take sale refused with PoolNotUsed is planne
   })
 
   test("refused at send (the SDK's rule book) or reverted at inclusion: held, its twin keeps the fall; a mode rescue or a plan without A's sale: not", async () => {
-    const control = fallingRuntime()
-    const expected = planned(control.feed.apply(control.rt, snapshotAt(7)).input)
-    const { feed, rt } = fallingRuntime()
-    await send(rt, rescueOf(B, A), new PoolNotUsedError({ subAccount: A, pool: POOL }))
-    expect([...(rt.saleHeld ?? [])]).toEqual([A])
-    const after = planned(feed.apply(rt, snapshotAt(7)).input)
-    expect(after.a.hasDrift).toBe(false)
-    expect(after.b).toEqual(expected.b)
-
-    const chain = fallingRuntime()
-    await send(chain.rt, rescueOf(A))
-    await include(chain.parts, chain.rt, 135n, unused(A))
-    expect(chain.rt.saleHeld?.has(A)).toBe(true)
+    await expectHeldAtSendAndInclusion(rescueOf, new PoolNotUsedError({ subAccount: A, pool: POOL }), unused(A))
 
     // Not held: the mode rescue (at send and on chain), and a plan whose sale is B's while the refusal names A.
     const mode = fallingRuntime()
