@@ -370,8 +370,8 @@ class Simulation {
     }
     this.seed = pathSeed(paths)
     this.latency = config.keeper.latencyBlocks * config.keeper.blockSeconds
-    // As the keeper (safeStep: only with a `swap` config): with swaps off no sale can be planned, and the flag must not
-    // change how the pool rescues aim (solver `centredAim`; review rv62 M2).
+    // As the keeper (safeStep: only with a `swap` config): with swaps off no sale can be planned (review rv62 M2). The
+    // flag no longer changes how a rescue aims (solver `centredAim` applies whatever the mode since he63).
     this.saleMinimum = config.swap.enabled && config.swap.repayment !== "planned" && config.swap.repayment !== "amount"
     for (const s of config.subAccounts) this.venues.set(s.id, s)
     this.subs = config.subAccounts.map((s) => {

@@ -26,11 +26,11 @@ describe("rv62: with swaps off, a backtest does not depend on swap.repayment (no
     expect(amount.finalEquity).toBeCloseTo(minimum.finalEquity, 0)
   })
 
-  it("was the divergence (review rv62): no swap in either run, threshold survives; with swaps off the autopilot runs the floor aim a swap-less keeper runs and is liquidated (the centred aim applies under the mode only: a known gap, docs/sale-minimum-repayment.md)", () => {
+  it("was the divergence (review rv62), fixed by he63 (the centred aim applies whatever the repayment mode): no swap in either run, threshold survives; with swaps off the autopilot's pool rescue takes the centred aim a swap-less keeper now takes too and is not liquidated (before he63: the floor aim, liquidated once)", () => {
     const p = chainPath(1076, T0)
     const minimum = runBacktest(p, resolveBacktestConfig({ swap: { enabled: false, repayment: "sale-minimum" } }), "autopilot")
     expect(runBacktest(p, resolveBacktestConfig({ swap: { enabled: false } }), "threshold").liquidations).toBe(0)
-    expect(minimum.liquidations).toBe(1)
+    expect(minimum.liquidations).toBe(0)
     expect(minimum.carry.swapFees).toBe(0)
   })
 })

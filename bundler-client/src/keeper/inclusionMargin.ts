@@ -39,7 +39,8 @@ export const INCLUSION_MARGIN = { blocks: 2, deviations: 2, maxShareOfBand: 0.25
  * rescue is aimed at about the target (the solver never aims under it). Not after a gap out of calm: there the high
  * aim is what survives the next gap (staircases of gaps hours apart lost it, w54). Not while `risk.noisy` (a rebound
  * there is a draw of the noise; a minute far outside the noise is not noisy: `TrendEstimator.noisy`). Where the two
- * margins together would empty the zone, the solver aims at its floor (`underTop` in `assessSubAccount`, stop 55).
+ * margins together would empty the zone, the solver aims a rescue at its geometric centre (`centredAim` in
+ * `assessSubAccount`, he62 / he63; before, at its floor: `underTop`, stop 55).
  *
  * @param input - The solver input.
  * @param blockSeconds - Seconds per block of the chain the operation is included on.

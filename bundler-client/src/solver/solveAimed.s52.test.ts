@@ -31,14 +31,20 @@ describe("solveAimed: the margins' fallback", () => {
     expect(r.plan).toEqual(solve(withoutInclusionMargin(i, "drift")).plan)
   })
 
-  it("a rescue at health 1.1 whose landing margin (0.25, far beyond the zone) empties its zone: solve plans nothing, solveAimed sends the unmargined rescue, landing inside the band", () => {
+  it("a rescue at health 1.1 whose landing margin (0.25, far beyond the zone) empties its zone: he63, solve plans it at the zone's geometric centre (centredAim: sqrt(1.225 x 1.55) = 1.378), so solveAimed is solve (before he63 solve planned nothing without the sale-minimum mode and solveAimed sent the unmargined rescue, to 1.4)", () => {
+    // Helper he63 re-pinned this test: the centred aim now applies to every rescue whose margins empty its zone, not only
+    // under the sale-minimum mode (bk58's chains 1-2,600 with swaps off, buffered: autopilot-only 3 -> 0, liquidated
+    // paths 190 -> 186). Such a rescue no longer reaches the unmargined fallback; the fallback stays for a margined solve
+    // that plans nothing otherwise (a boost has its own pins here and in b53 below).
     const i = input(1.1, { landingMargin: 0.25 })
-    expect(solve(i).plan).toBeUndefined()
     const r = solveAimed(i)
-    expect(r.plan).toEqual(solve(withoutInclusionMargin(i)).plan)
+    expect(r.plan).toBeDefined()
+    expect(r).toEqual(solve(i))
     const h = landed(i, r.plan as NonNullable<typeof r.plan>)
+    expect(h).toBeCloseTo(Math.sqrt(1.225 * 1.55), 4)
+    // Inside the band, under the target the unmargined rescue aims at (1.4).
     expect(h).toBeGreaterThan(1.15)
-    expect(h).toBeLessThan(1.7)
+    expect(h).toBeLessThan(solve(withoutInclusionMargin(i)).outcomes[0]?.healthAfter as number)
   })
 
   it("b53: a boost whose landing margin lifts the band rule's floor above the zone (health 1.9, band rule 1.6, margin 0.08: 1.6 x e^0.08 = 1.73 > 1.7) is not sent unmargined: without the margin it would land at the band rule's health with nothing over it (helper bk52's five cut-and-gap breaks); solveAimed plans nothing", () => {

@@ -3,7 +3,6 @@ import { policyRiskHealth, policyTailFloorHealth } from "../risk/tail.js"
 import { SolverInputError } from "./errors.js"
 import { toBaseUnits as ruleBaseUnits } from "./policyRules.js"
 import { effectiveEpoch, healthOf, inBandTrigger, landingZone, netValue, stopEngaged, thresholdFloorGap, toBaseUnits, venueHealthOf } from "./state.js"
-import { repaysAtSaleMinimum } from "./swapDeleverage.js"
 import type { ActionKind, EpochState, Policy, PortfolioState, SolverInput, SwapCurve, YieldPool } from "./types.js"
 
 /** Distance (in health units) the solver keeps from every band edge so integer rounding on chain cannot cross it. */
@@ -138,7 +137,8 @@ export const UNDER_TOP_WIDTH = 10 * HEALTH_MARGIN
  * The top of a triggered sub-account's aim under its landing zone's top `zoneTop`: `max(zoneTop / growTop, target) -
  * HEALTH_MARGIN` (under it by `landingMarginTop`, after a gap) unless that is under the aim's floor `lo` while the landing
  * margin alone (`max(zoneTop / grow, target) - HEALTH_MARGIN`) leaves room: then `lo` + {@link UNDER_TOP_WIDTH} (within
- * that room). The top margin never empties a zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end of a noisy fall: an in-band rescue's
+ * that room). Since he63 a rescue's aim there is {@link centredAim}'s (whatever the repayment mode); this floor aim is
+ * left for a boost and decides whether an in-band rescue's zone has room at all. The top margin never empties a zone the landing margin leaves room in (issue 13 stop 55, bk54's wick at the end of a noisy fall: an in-band rescue's
  * zone [target, zone top] is narrower than the two margins, so the margined solve planned nothing and the unmargined
  * fallback aimed at the zone's top, where the rebound lifted it over, HealthOutsideLandingZone; aimed at the floor, the
  * target x e^landingMargin, it lands). Not `lo` itself: the fundings aim `HEALTH_MARGIN` under the aim's top, so a zone
@@ -229,8 +229,9 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   let hi = inBand ? inBandZone[1] : low || high ? underTop(lo, zoneHigh, t, grow, growTop) : h0 >= t ? h0 : Math.max(t / grow, h0 * up) - HEALTH_MARGIN
   if (!p.boostAllowed) lo = Math.max(lo, h0 * up)
   if (!Number.isFinite(hi)) hi = p.maxHealth - HEALTH_MARGIN
-  // Issue 13 (helper he62): under the sale-minimum repayment, a rescue whose landing margins meet aims at its zone's centre.
-  if ((low || inBand) && centredAimApplies(input, s)) {
+  // Issue 13 (helper he62; he63: whatever the repayment mode and venue): a rescue whose landing margins meet aims at its
+  // zone's centre.
+  if (low || inBand) {
     const [zl, zh] = inBand ? landingZone(p, h0) : [zoneLow, zoneHigh]
     const centred = centredAim({ zl, zh, t, up, inBand, m: s.landingMargin ?? 0, mTop: s.landingMarginTop ?? 0 })
     if (centred !== undefined) [lo, hi] = centred
@@ -253,17 +254,8 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
 }
 
 /**
- * Whether {@link centredAim} applies to sub-account `s` of `input`: the sale-minimum repayment on
- * (`SolverInput.saleMinimumRepayment`) on a venue without a flash premium (where the keeper sends it); with the fixed
- * take (`swap.repayment: "amount"`) and on Aave the aim is as before.
- */
-function centredAimApplies(input: SolverInput, s: SolverInput["subAccounts"][number]): boolean {
-  return repaysAtSaleMinimum(input.saleMinimumRepayment, s.state)
-}
-
-/**
- * The aim [lo, hi] (health) of a rescue whose landing margins meet, under the sale-minimum repayment (issue 13, helper
- * he62): the landing zone's geometric centre `sqrt(zl x up x zh)`, {@link UNDER_TOP_WIDTH} wide. They meet when the zone
+ * The aim [lo, hi] (health) of a rescue whose landing margins meet (issue 13, helper he62; he63: whatever the repayment
+ * mode and venue): the landing zone's geometric centre `sqrt(zl x up x zh)`, {@link UNDER_TOP_WIDTH} wide. They meet when the zone
  * [zl, zh] less the margin over its floor (`m`, log-health; capped at the target `t` below the band, as
  * {@link assessSubAccount}'s floor) and under its top (the larger of `m` and `mTop`; never under the target, as
  * {@link underTop}) is empty: the gap rule's top margin (`landingMarginTop`, 0.098 on the default band) against an
@@ -275,6 +267,17 @@ function centredAimApplies(input: SolverInput, s: SolverInput["subAccounts"][num
  * liquidated paths 206 -> 204 and 109 -> 109, final equity +82,140 and +37,562; the one-minute suites unchanged
  * (no-idle +5 per path). Its cost: bk54's buffered wick class (skipped, FAILS TODAY) 3 -> 5 of 135 paths, two wicks
  * taking back 60 % of a -10 % gap the next minute, where the centred aim lands over the top and the floor's did not.
+ *
+ * he62 took it under the sale-minimum repayment only (on a venue without a flash premium), which the backtester and the
+ * keeper set only with swaps enabled (review rv62 M2); helper he63 measured it without (the rescues it decides are pool
+ * rescues as often as sales: 1076 and 1621 above were pool rescues). bk58's chains 1-2,600 with `swap.enabled: false`:
+ * buffered autopilot-only 3 -> 0 (1076, 1621, 2167), liquidated paths 190 -> 186, none newly liquidated, rejected
+ * operations 365 -> 288, final equity +13,609 (no-idle: no pool to rescue from, unchanged); with the fixed take
+ * (`swap.repayment: "amount"`) buffered 12 -> 10 (1076, 1621; none new), 193 -> 189, -22,823 of final equity (-0.01 %),
+ * no-idle 10 -> 10 (the same ten), 283 -> 282, +9,877; the default unchanged (on Morpho Blue the mode already took
+ * it: 204 / 2 and 109 / 1 as before); the swap-less one-minute suite (buffered, 1,100 paths) identical but depeg's carry (pool fees +4, gas +3).
+ * Its cost is he62's, now also without the mode: bk54's buffered wick class swaps off 2 -> 4 of 135, fixed take 3 -> 5
+ * (the same two wicks, seeds 1 and 2 at +-3 %, -10 %, 60 % taken back, -20 %); bk53's wick grid (450 paths) unchanged.
  *
  * Not the elasticity of a sale's landing health under the mode (e = 1 + sold part of the repayment / debt after) in the
  * margins, though that is the mechanism's scale (hb61): measured in the margins (e x m on both sides, the centre where
