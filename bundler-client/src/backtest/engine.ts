@@ -1161,8 +1161,15 @@ class Simulation {
       // {@link exitOverDelay}.
       // The tripped guard's exit of one sub-account as sized for `input`: a sale to its allowed landing, or below the band
       // the cap-bound one.
-      const exitOf = (input: SubAccountInput): Plan | undefined =>
-        this.stopLossExit(input, outcome(input.state.id).allowedHealth, t) ?? (outOfBand(input.state) === "low" ? this.capBoundExit(input, outcome(input.state.id).allowedHealth, t) : undefined)
+      // Below the band the pool-aided exit goes first (stop 63): a sale alone that reaches the zone's floor lands there,
+      // under threshold's pool rescue to its target (hunt63 class C: -30 % over 30 minutes at 10x, each exit a sale at
+      // the cap with 97,000 left in the pool, liquidated where threshold was not); `capBoundExit` plans the sale alone
+      // when it reaches the zone's middle.
+      const exitOf = (input: SubAccountInput): Plan | undefined => {
+        const allowed = outcome(input.state.id).allowedHealth
+        if (outOfBand(input.state) !== "low") return this.stopLossExit(input, allowed, t)
+        return this.capBoundExit(input, allowed, t) ?? this.stopLossExit(input, allowed, t)
+      }
       const overDelay = (id: string): Plan | undefined => {
         const wide = withInclusionMargin(solverInput, this.config.keeper.blockSeconds, delay, delay).subAccounts.find((x) => x.state.id === id)
         const input = wide === undefined ? undefined : atInclusion(withSalesAtRead({ ...aimed, subAccounts: [wide] })).subAccounts[0]
@@ -1372,8 +1379,8 @@ class Simulation {
    * A tripped guard's exit when no sale within the caps reaches the landing zone (review rr13w W3: at 20x a 150,000 cap
    * sells about 8 % of a 1,000,000 position, +0.005 of health): the sale at the cap, with from the first allowed pool
    * only the least loan token (withdrawn first, repaid inside the callback with the sale's output, counted in the caps
-   * before the sale is sized) that lifts the landing to `allowed.min` (bisection on {@link sizeSwapDeleverage}'s
-   * health after), or in a falling trend to where the trend's fall until the next rescue can land leaves it (below). Exposure is cut first, the pool supplies the remainder, not a landing at the target. Its counted
+   * before the sale is sized) that lifts the landing to the zone's middle (bisection on {@link sizeSwapDeleverage}'s
+   * health after; stop 63, below). Exposure is cut first, the pool supplies the remainder. Its counted
    * move is the cap, so the module judges it cap-bound too; it is aimed at the zone, not at the cap-bound edge (before
    * + MIN_BAND_GAP): measured on the W3 depeg, a landing at 1.026 at 20x is liquidated 5 minutes later, in its cooldown.
    *
@@ -1408,17 +1415,16 @@ class Simulation {
     const need = allowed.min
     const top = healthAt(most)
     if (!(top >= need)) return undefined
-    // What the pool's part lifts the landing to (stop 63): `allowed.min`, raised in a falling trend so that, were the
-    // trend to go on until the next rescue can land (the cooldown, the inclusion latency and a poll), the health is still
-    // above the midpoint of 1 and `allowed.min`: ((1 + min) / 2) x e^(-trend x span); never above what the pool and the
-    // cap together reach, nor above the zone's middle (the pool alone reaching the zone's top leaves no sale to plan: the
-    // exit is dropped and the buffers-first rescue feeds the pool into the position, rr13w W3's 'was'). At the zone's floor a cap-bound exit moves almost no health (its sale is cut to the cap), and
-    // the next rescue waits out the cooldown: on rr13w W3's 20x pair, a 14 % ramp over 30 minutes then held, the exit
-    // landed at 1.036 and the ramp's next six minutes (-2.8 %) liquidated it a minute before its next rescue could land,
-    // where threshold, rescuing from the pool to its target every cooldown, survived (issue13.s63.test.ts).
-    const trend = Math.min(0, input.risk.trend ?? 0)
-    const span = ((this.policies[s.id] as Policy).cooldown + this.latency + this.config.keeper.pollSeconds) / SECONDS_PER_YEAR
-    const aim = Math.min(top, 0.5 * (need + allowed.max), Math.max(need, 0.5 * (1 + need) * Math.exp(-trend * span)))
+    // Where the pool's part lifts the landing (stop 63): the zone's middle, ((allowed.min + allowed.max) / 2), at most
+    // what the pool and the cap together reach; none when the sale alone reaches it. Not its floor: a cap-bound sale moves
+    // little health (at 20x a 150,000 cap is +0.005), the next rescue waits out the cooldown, and a landing at the floor
+    // below threshold's pool rescue to its target was liquidated by the next gap or the ramp's next minutes where
+    // threshold survived (rr13w W3's pair on a 14 % ramp over 30 minutes: landed 1.036, liquidated a minute before its
+    // next rescue could land; hunt63's classes B and C; rv63 M1 at longer cooldowns). Not above the middle: the pool
+    // alone reaching the zone's top leaves no sale to plan, the exit is dropped and the buffers-first rescue feeds the
+    // pool into the position (rr13w W3's 'was'). A first form, the floor raised by the trend's fall over the cooldown,
+    // read the oracle's trend, which a 0.5 % deviation oracle leaves flat on slow ramps (review rv63 M1).
+    const aim = Math.min(top, 0.5 * (need + allowed.max))
     let lo = 0
     let hi = most
     if (healthAt(0) < aim)

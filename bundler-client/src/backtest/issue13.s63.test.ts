@@ -11,9 +11,10 @@ import { depegHold } from "./paths.testing.js"
  * lifting the landing) was sized to land at its zone's floor, 1.036; the ramp's next six minutes (-2.8 %, at 20x about
  * -0.03 of health) liquidated it a minute before its next rescue could land (cooldown 300 s), while threshold, rescuing
  * from the pool to its target each cooldown, survived. Found by a grid over depth x ramp length x seed (9 x 4 x 2 on
- * each venue), autopilot-only on both seeds and both venues here, and nowhere else in the grid. Fixed: in a falling trend
- * the exit's pool part lifts the landing to where the trend's fall until the next rescue can land leaves it above the
- * midpoint of 1 and the zone's floor.
+ * each venue), autopilot-only on both seeds and both venues here, and nowhere else in the grid. Fixed: below the band the
+ * tripped guard's exit is pool-aided first, its landing lifted to the zone's middle (first form: the floor raised by
+ * the trend's fall over the cooldown, which read the oracle's trend, flat on slower ramps: review rv63 M1,
+ * issue13.rv63.test.ts).
  */
 const ID = "0x00000000000000000000000000000000000000000000000000000000000000e1"
 const T1 = 1_700_006_400
@@ -24,7 +25,7 @@ const pair = (venue: "morpho-blue" | "aave-v3") =>
     risk: { initialSigma: 0.05, jumps: { intensity: 5, meanLog: -0.01, sigmaLog: 0.01 } },
   })
 
-describe("s63: a tripped guard's cap-bound exit in a falling trend lands where the trend's fall until the next rescue leaves it", () => {
+describe("s63: a tripped guard's exit below the band lands at its zone's middle, with the pool's help", () => {
   for (const venue of ["morpho-blue", "aave-v3"] as const)
     for (const seed of [51, 52])
       it(`fixed (was FAILS: liquidated once): ${venue}, depegHold(0.14, 30 min, seed ${seed}): threshold survives, the autopilot too, after a cap-bound exit with a pool part`, () => {
