@@ -10,6 +10,7 @@ import { checkPlanAgainstPolicy, landingZoneSide } from "../solver/policyRules.j
 import type { PolicyViolation } from "../solver/policyRules.js"
 import { AAVE_CLOSE_FACTOR_HF_THRESHOLD, AAVE_DEFAULT_CLOSE_FACTOR, atInclusion, liquidationIncentiveFactor, solve, solveAimed, stopHolds, withSalesAtRead } from "../solver/solver.js"
 import { INCLUSION_MARGIN, withInclusionMargin, withoutFallDrift } from "../keeper/inclusionMargin.js"
+import { swapRescuesOf } from "../keeper/shortfall.js"
 import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandShadow.js"
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { fillSwapActions, repayAtSaleMinimum, repaysAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
@@ -215,11 +216,9 @@ export function fixedTakeSaleHeld(plan: Plan, violations: readonly PolicyViolati
   if (violations.some((v) => v.error?.name === "SaleExceedsRepayment")) return true
   const named = violations.find((v) => v.error?.name === "PoolNotUsed")?.error?.args[0]
   if (typeof named !== "string") return false
-  return plan.actions.some((a, i) => {
-    if (a.kind !== "RepayWithCallback" || a.brought !== undefined || plan.subAccounts[a.subAccount]?.toLowerCase() !== named.toLowerCase()) return false
-    for (let k = i + 1; k < plan.actions.length && plan.actions[k]?.kind !== "EndCallback"; k++) if (plan.actions[k]?.kind === "SellCollateral") return true
-    return false
-  })
+  // The plan's swap rescues (the keeper's reading of the same blocks) whose repayment is fixed (no `brought`).
+  for (const [i, id] of swapRescuesOf(plan)) if (id === named.toLowerCase() && plan.actions[i]?.brought === undefined) return true
+  return false
 }
 
 function pathSeed(paths: PricePaths): number {

@@ -39,9 +39,10 @@ export type SentPlan = {
 
 /**
  * The swap rescues of `plan`: each `RepayWithCallback` whose callback block (up to its `EndCallback`) holds a
- * `SellCollateral`, by action index, with its sub-account (lower case).
+ * `SellCollateral`, by action index, with its sub-account (lower case). Any plan shape: the keeper's (SDK `Plan`) and
+ * the solver's (the backtester's `fixedTakeSaleHeld`).
  */
-export function swapRescuesOf(plan: ChainPlan): Map<number, string> {
+export function swapRescuesOf(plan: { subAccounts: readonly string[]; actions: readonly { kind: string; subAccount: number }[] }): Map<number, string> {
   const out = new Map<number, string>()
   plan.actions.forEach((a, i) => {
     if (a.kind !== "RepayWithCallback") return
