@@ -63,7 +63,7 @@ describe("b53: a boost never falls back to the unmargined landing (bk52's five c
     })
   }
 
-  it("under the sale-minimum default (stop 61): on each of the five paths the autopilot is not liquidated where threshold is not (threshold liquidated on 719 and 842)", () => {
+  it("under the sale-minimum default (stop 61): on each of the five paths the autopilot is not liquidated where threshold is not (threshold liquidated on none: on 719 and 842 before stop 64 planned its cap-bound sales)", () => {
     const liquidatedThreshold: number[] = []
     for (const [seed, cut, gap] of CASES) {
       const p = cutAndGap(seed, cut, gap)
@@ -73,6 +73,8 @@ describe("b53: a boost never falls back to the unmargined landing (bk52's five c
       }
       expect(runBacktest(p, NO_IDLE, "autopilot").liquidations, `seed ${seed}`).toBe(0)
     }
-    expect(liquidatedThreshold).toEqual([719, 842])
+    // [719, 842] before stop 64: threshold's cap-bound sale (module `_capBound`) moved 99.04 % of the cap, under the
+    // solver's 99.1 % floor, and was never planned (swapDeleverage `capsOnRepayment`).
+    expect(liquidatedThreshold).toEqual([])
   })
 })

@@ -112,7 +112,7 @@ describe("bk50b: the band-rule shadow under-estimates threshold when threshold's
     }
   })
 
-  it("under the sale-minimum default (stop 61), paper and run: on the five fuzz breaks the autopilot is not liquidated where threshold is not (threshold liquidated on no-idle seed 299)", () => {
+  it("under the sale-minimum default (stop 61), paper and run: on the five fuzz breaks the autopilot is not liquidated where threshold is not (threshold liquidated on none: on no-idle seed 299 before stop 64 planned its cap-bound sales)", () => {
     for (const kind of ["paper", "run"] as const) {
       const configs = { buffered: resolveBacktestConfig({ keeper: { bandShadow: kind } }, DEFAULTS.buffered), "no-idle": resolveBacktestConfig({ keeper: { bandShadow: kind } }, DEFAULTS["no-idle"]) }
       const liquidatedThreshold: string[] = []
@@ -124,7 +124,8 @@ describe("bk50b: the band-rule shadow under-estimates threshold when threshold's
         }
         expect(run(p, "autopilot", trader, configs).result.liquidations, `${kind}: ${trader} seed ${seed}`).toBe(0)
       }
-      expect(liquidatedThreshold, kind).toEqual(["no-idle 299"])
+      // ["no-idle 299"] before stop 64 (its cap-bound sale planned: swapDeleverage `capsOnRepayment`).
+      expect(liquidatedThreshold, kind).toEqual([])
     }
   })
 })

@@ -17,7 +17,7 @@ import { calm, lcg, lin, minutePath } from "./paths.testing.js"
  *    threshold falls below minHealth and is rescued to its target; the third gap liquidates the autopilot only.
  *    rr13w W3's pair itself (the s63 configuration) fails on a staircase of three one-minute -4 % gaps.
  * Stop 63 (the tripped guard's exit below the band: pool-aided first, its landing at the zone's middle, engine
- * `capBoundExit`) fixes B, both C cases and D's pair case; A, D's no-pool case and E still fail.
+ * `capBoundExit`) fixes B, both C cases and D's pair case; stop 64 fixes E (below); A and D's no-pool case still fail.
  * B. The tripped drawdown guard's exit after a gap (flat price after it, so no falling trend): a sale at the
  *    per-rebalance cap (150,000 counts sale and repayment) with the least pool part, landing at its zone's floor
  *    (1.0667) below threshold's pool rescue (the target 1.08); the next equal gap five minutes later liquidates it.
@@ -155,6 +155,7 @@ const CASES: Case[] = [
 ]
 
 CASES.push({
+  fixed: "stop 64",
   cls: "E",
   config: "twoEth",
   path: () => noisyStairs(0.2, 5, 5, 3),
@@ -163,7 +164,7 @@ CASES.push({
   trips: true,
 })
 
-describe("hunt63: autopilot liquidated where threshold is not (issue 13's rule), pinned as failing today (classes B, C and D's pair fixed in stop 63)", () => {
+describe("hunt63: autopilot liquidated where threshold is not (issue 13's rule), pinned as failing today (classes B, C and D's pair fixed in stop 63, E in stop 64)", () => {
   for (const c of CASES) {
     it(`class ${c.cls}, ${c.config}: ${c.what}: threshold survives${c.trips ? "; the autopilot's drawdown guard trips" : ""}`, () => {
       expect(runBacktest(c.path(), CONFIGS[c.config] as BacktestConfig, "threshold").liquidations).toBe(0)

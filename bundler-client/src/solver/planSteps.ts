@@ -220,6 +220,8 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     // the fundings that take idle funds and pools first (plain repays) cover what the smaller flash leaves.
     flashable: s.flashable,
     capLeft: w.capLeft(i),
+    // A cap-bound rescue's move must reach CAP_BOUND_FLOOR of the cap: its sale is sized on the repayment counted.
+    capsOnRepayment: w.account(i).capAim === true,
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
   })
   if ("reason" in sizing) {
@@ -373,11 +375,13 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap
+      a.capAim = true
       // The sale alone is a candidate too: a cap-bound step that sells must be the buffers' rescue or the sale's alone
       // (module `_capBound`, review rr13w W1), and every other funding with a sale takes idle funds first.
       if (swaps) fundings.push({ pools: false, donors: false, swap: true, idle: false })
       const bound = tryFundings()
       a.capTotal = saved
+      a.capAim = false
       const boundOk = (r: FundingResult) => r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN && capBoundHonest(r, s, cap)
       lossRefused ||= bound.some((r) => !r.lossOk && boundOk(r))
       best = bound.filter((r) => r.lossOk && boundOk(r)).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
@@ -385,6 +389,7 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
         capBound = true
         a.capBound = true
         a.capTotal = CAP_BOUND_AIM * cap
+        a.capAim = true
       }
     }
   }
@@ -452,6 +457,7 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   }
   const chosen = fund(w, t, best.funding)
   a.capTotal = saved
+  a.capAim = false
   const reached = w.health(i)
   const cost = chosen.cost
   const pBefore = w.probability(i, a.h0)

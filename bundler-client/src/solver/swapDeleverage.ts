@@ -403,6 +403,16 @@ export type SizeSwapDeleverageParameters = {
    * that repayment instead of {@link swapPlanMargin}'s take. Default false.
    */
   repayAtMinimum?: boolean | undefined
+  /**
+   * Size the amount caps on the repayment the module counts, prefunded + c P (1 - s) (1 - m), instead of (the default)
+   * on the sale's expected output c P (1 - s). The default over-counts the repayment by the take m (about
+   * `maxSlippageBps` under the sale-minimum repayment), and that share of a capped sale's move is its headroom for the
+   * price rising before inclusion (the module's `AmountCapExceeded` values the collateral at the inclusion oracle).
+   * A cap-bound rescue sets it (planSteps `CAP_BOUND_AIM` keeps its own headroom both ways): with the over-count its
+   * move came out at about 99.04 % of the cap at the default 100 bps, under the solver's cap-bound floor of 99.1 %, and
+   * no cap-bound sale was planned under the sale-minimum repayment (issue 13, hunt63 class E). Default false.
+   */
+  capsOnRepayment?: boolean | undefined
 }
 
 /** Share of `flashable` the solver sizes a flash to: its float amounts come back a few base units high at worst. */
@@ -476,8 +486,9 @@ export function sizeSwapDeleverage(params: SizeSwapDeleverageParameters): SwapDe
     ["maxSlippageBps", caps.reduce((a, b) => a + b, 0)],
     ["the collateral", C * 0.999],
     ["the venue's withdrawable collateral", params.withdrawable ?? Number.POSITIVE_INFINITY],
-    // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P).
-    ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (2 - s))],
+    // The module counts the repayment (prefunded + c P (1 - s) (1 - m)) and the withdrawn collateral (c P); by default
+    // the repayment is counted at the sale's expected output c P (1 - s) ({@link SizeSwapDeleverageParameters.capsOnRepayment}).
+    ["the amount caps", ((params.capLeft - x) * (1 - 1e-9)) / (P * (params.capsOnRepayment === true ? 1 + (1 - s) * (1 - margin(s)) : 2 - s))],
     ["the venue's repayable debt", ((params.repayable ?? Number.POSITIVE_INFINITY) - x) / (P * (1 - s) * (1 - margin(s)))],
     // The repayment is flash-borrowed (Aave: the router's flashLoanSimple): no more than the reserve can lend.
     ["the reserve's flash liquidity", ((params.flashable ?? Number.POSITIVE_INFINITY) * FLASHABLE_USE - x) / (P * (1 - s) * (1 - margin(s)))],
