@@ -156,8 +156,8 @@ export function landingZone(policy: { minHealth: number; targetHealth: number; m
  * @param lossPpb - The rebalance's loss in parts per billion of the sub-account's equity before it.
  * @param due - It was due (spends a rebalance of the epoch's count).
  * @param noCooldown - It starts no cooldown although due (module `_recordUsage`): it ended below its band (a cap-bound
- *   step, review rr13v V1), or it was an in-band rescue (due inside its band below the target under
- *   `rescueBelowTarget`, issue 13).
+ *   step, review rr13v V1) or, under `rescueBelowTarget` with no stop engaged, below its target (stop 64), or it was an
+ *   in-band rescue (due inside its band below the target under `rescueBelowTarget`, issue 13).
  * @returns The new bookkeeping.
  */
 export function recordRebalance(epoch: EpochState, epochLength: number, now: number, amount: number, gas: number, lossPpb = 0, due = true, noCooldown = false): EpochState {
@@ -398,7 +398,8 @@ export function inBandTrigger(policy: Pick<Policy, "rescueBelowTarget" | "minHea
  * The module's usage record of one landed plan (RebalanceLib `_recordUsage`): each listed sub-account's epoch after it,
  * charged its share of the plan's gas pro rata to the value it moved (rounded up; the whole gas when nothing moved), its
  * loss and, when it was due, a rebalance. A due sub-account starts its cooldown unless it ended below its band (a
- * cap-bound step, review rr13v V1) or was rescued from inside its band below the target (`rescueBelowTarget`, no stop
+ * cap-bound step, review rr13v V1), or with `rescueBelowTarget` and no stop engaged below its target (still due to an
+ * in-band rescue; stop 64), or was rescued from inside its band below the target (`rescueBelowTarget`, no stop
  * engaged; issue 13). Shared by the backtester and the keeper's band rule on paper.
  *
  * @param epochs - Epoch bookkeeping by sub-account id; the listed ones are replaced.
@@ -417,10 +418,14 @@ export function recordPlanUsage(
     const gasShare = total > 0 ? Math.ceil((gas * (moved[id] ?? 0)) / total) : gas
     const p = policies[id] as Policy
     const s = post.find((x) => x.id === id)
-    const belowBand = s !== undefined && s.debt > 0 && venueHealthOf(s) < p.minHealth
     const b = pre.find((x) => x.id === id)
     const hb = b !== undefined && b.debt > 0 ? venueHealthOf(b) : Number.POSITIVE_INFINITY
-    const inBand = b !== undefined && inBandTrigger(p, hb) && !stopEngaged({ state: b, policy: p })
-    epochs[id] = recordRebalance(epochs[id] as EpochState, p.epochLength, now, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, belowBand || inBand)
+    const engaged = b !== undefined && stopEngaged({ state: b, policy: p })
+    // Still due after it (module `_recordUsage`, stop 64): below the band, or with `rescueBelowTarget` and no stop
+    // engaged below the target (an in-band rescue may follow at once).
+    const settled = p.rescueBelowTarget === true && !engaged ? p.targetHealth : p.minHealth
+    const stillDue = s !== undefined && s.debt > 0 && venueHealthOf(s) < settled
+    const inBand = b !== undefined && inBandTrigger(p, hb) && !engaged
+    epochs[id] = recordRebalance(epochs[id] as EpochState, p.epochLength, now, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, stillDue || inBand)
   }
 }

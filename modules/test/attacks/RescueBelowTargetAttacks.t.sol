@@ -109,6 +109,34 @@ contract RescueBelowTargetAttacksTest is AttackBase {
         assertEq(usage.rebalances, 1, "only the accepted rescue counted");
     }
 
+    /// Stop 64 (SECURITY.md row 152): with cooldown 600 a keeper lands a rescue from below the band low in its zone
+    /// (1.1 -> 1.25), which starts no cooldown, and churns at once: a dust step is refused by the in-band zone
+    /// (HealthOutsideLandingZone, low edge the target), the rescue to 1.45 lands (no cooldown either), then a nudge is
+    /// refused NoTrigger and, after a new fall below the band, maxRebalancesPerEpoch (2) refuses a third
+    /// (EpochRebalanceCapExceeded(id, 3, 2)). Nothing but gas left the Safe on each refusal.
+    function test_Attack_LowLandingThenChurnIsBoundedByTheZoneAndTheCount() public {
+        Policy memory policy = _flagged(defaultPolicy(wethMarket, address(usdcVault)));
+        policy.cooldown = 600;
+        policy.maxRebalancesPerEpoch = 2;
+        setPolicy(policy);
+        _dropWethHealthTo(1.1e18);
+        handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.25e18)), keeperKey));
+        uint256 before = healthOf(safe, wethMarket);
+        assertLt(before, 1.4e18);
+        assertEq(module.getEpochUsage(safe, wethId).lastRebalance, 0, "no cooldown: still due below the target");
+        uint256 dust = _repayToReach(before + 0.01e18);
+        _expectRefusedWith(repayPlan(dust), _zoneError(_healthAfterRepay(wethMarket, dust), Math.max(1.4e18, before + 0.1e18), 1.55e18));
+        handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.45e18)), keeperKey));
+        assertGe(healthOf(safe, wethMarket), 1.4e18);
+        _expectRefusedWith(repayPlan(1e6), abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));
+        _dropWethHealthTo(1.1e18);
+        _expectRefusedWith(
+            repayPlan(_repayToReach(1.3e18)),
+            abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 3, 2)
+        );
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 2);
+    }
+
     /// A sequence of real falls, each rescued in band: maxRebalancesPerEpoch (3) bounds it, the fourth is refused
     /// EpochRebalanceCapExceeded(id, 4, 3) with nothing moved.
     function test_Attack_RescueSequenceIsBoundedByTheEpochCount() public {

@@ -242,6 +242,42 @@ contract RescueBelowTargetTest is Fixture {
         assertEq(usage.lastRebalance, first + 12, "the rescue from below the band starts the cooldown");
     }
 
+    /// Stop 64 (SECURITY.md row 152): with the flag a rescue from below the band that leaves it below the target (1.1 ->
+    /// 1.3, inside its zone [1.225, 1.55]) starts no cooldown: it is still due (in band below the target), and the
+    /// in-band rescue that finishes the fall goes 12 s later, within `cooldown` (1.3 -> 1.45); after it nothing is due.
+    /// Before this rule the first rescue started the cooldown and the in-band one was refused CooldownActive.
+    function test_FlagOn_RescueLandingBelowTheTarget_StartsNoCooldown() public {
+        Policy memory policy = _policy(true);
+        policy.cooldown = 600;
+        setPolicyFor(safe, policy);
+        _setHealth(1.1e18);
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.3e18)));
+        assertLt(_health(), 1.4e18, "landed in the band below the target");
+        assertEq(module.getEpochUsage(safe, wethId).lastRebalance, 0, "a rescue that leaves it below the target starts no cooldown");
+        vm.warp(block.timestamp + 12);
+        _setHealth(_health()); // a fresh feed answer, the same health
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.45e18)));
+        EpochUsage memory usage = module.getEpochUsage(safe, wethId);
+        assertEq(usage.rebalances, 2, "both counted");
+        assertEq(usage.lastRebalance, 0, "the in-band rescue starts none either");
+        _expectExec(_repayPlan(1e6), abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));
+    }
+
+    /// The same rescue landing at the target or above starts the cooldown with the flag (1.1 -> 1.45), and without the
+    /// flag a landing below the target does too (1.1 -> 1.3: in the band, nothing more is due without the flag).
+    function test_RescueLandingAtTheTargetOrWithoutTheFlag_StartsTheCooldown() public {
+        for (uint256 k; k < 2; ++k) {
+            uint256 snapshot = vm.snapshotState();
+            Policy memory policy = _policy(k == 0);
+            policy.cooldown = 600;
+            setPolicyFor(safe, policy);
+            _setHealth(1.1e18);
+            executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(k == 0 ? 1.45e18 : 1.3e18)));
+            assertEq(module.getEpochUsage(safe, wethId).lastRebalance, block.timestamp, "the cooldown starts");
+            vm.revertToState(snapshot);
+        }
+    }
+
     /// maxRebalancesPerEpoch counts in-band rescues: with 1, the second of the epoch (after a new fall) is refused
     /// EpochRebalanceCapExceeded(id, 2, 1); the next epoch it is accepted.
     function test_FlagOn_MaxRebalancesPerEpochApplies() public {
