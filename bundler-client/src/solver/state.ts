@@ -156,7 +156,8 @@ export function landingZone(policy: { minHealth: number; targetHealth: number; m
  * @param lossPpb - The rebalance's loss in parts per billion of the sub-account's equity before it.
  * @param due - It was due (spends a rebalance of the epoch's count).
  * @param noCooldown - It starts no cooldown although due (module `_recordUsage`): it ended below its band (a cap-bound
- *   step, review rr13v V1) or, under `rescueBelowTarget` with no stop engaged, below its target (stop 64), or it was an
+ *   step, review rr13v V1) or, under `rescueBelowTarget` with no stop engaged, was rescued from below its band to below
+ *   its target (stop 64), or it was an
  *   in-band rescue (due inside its band below the target under `rescueBelowTarget`, issue 13).
  * @returns The new bookkeeping.
  */
@@ -398,8 +399,8 @@ export function inBandTrigger(policy: Pick<Policy, "rescueBelowTarget" | "minHea
  * The module's usage record of one landed plan (RebalanceLib `_recordUsage`): each listed sub-account's epoch after it,
  * charged its share of the plan's gas pro rata to the value it moved (rounded up; the whole gas when nothing moved), its
  * loss and, when it was due, a rebalance. A due sub-account starts its cooldown unless it ended below its band (a
- * cap-bound step, review rr13v V1), or with `rescueBelowTarget` and no stop engaged below its target (still due to an
- * in-band rescue; stop 64), or was rescued from inside its band below the target (`rescueBelowTarget`, no stop
+ * cap-bound step, review rr13v V1), or with `rescueBelowTarget` and no stop engaged was rescued from below its band to
+ * below its target (still due to an in-band rescue; stop 64), or was rescued from inside its band below the target (`rescueBelowTarget`, no stop
  * engaged; issue 13). Shared by the backtester and the keeper's band rule on paper.
  *
  * @param epochs - Epoch bookkeeping by sub-account id; the listed ones are replaced.
@@ -422,9 +423,10 @@ export function recordPlanUsage(
     const hb = b !== undefined && b.debt > 0 ? venueHealthOf(b) : Number.POSITIVE_INFINITY
     const engaged = b !== undefined && stopEngaged({ state: b, policy: p })
     // Still due after it (module `_recordUsage`, stop 64): below the band, or with `rescueBelowTarget` and no stop
-    // engaged below the target (an in-band rescue may follow at once).
-    const settled = p.rescueBelowTarget === true && !engaged ? p.targetHealth : p.minHealth
-    const stillDue = s !== undefined && s.debt > 0 && venueHealthOf(s) < settled
+    // engaged a rescue from below the band that ended below the target (an in-band rescue may follow at once; a boost
+    // landing there still starts the cooldown).
+    const after = s !== undefined && s.debt > 0 ? venueHealthOf(s) : Number.POSITIVE_INFINITY
+    const stillDue = after < p.minHealth || (p.rescueBelowTarget === true && !engaged && hb < p.minHealth && after < p.targetHealth)
     const inBand = b !== undefined && inBandTrigger(p, hb) && !engaged
     epochs[id] = recordRebalance(epochs[id] as EpochState, p.epochLength, now, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, stillDue || inBand)
   }

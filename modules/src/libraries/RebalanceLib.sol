@@ -1639,14 +1639,15 @@ library RebalanceLib {
         // engaged; issue 13, SECURITY.md row 150): a gap right after it is rescued from below the band at once, as
         // without the flag. It is still held by a cooldown another rescue started, and cannot repeat without a fall:
         // it lands at least the target and half the lower band higher (`landingZone`).
-        // Nor, with the flag and no stop engaged, does a rescue that leaves it below the target (issue 13, stop 64,
-        // SECURITY.md row 152): it is still due (an in-band rescue), so the rescue that finishes the fall is not held
-        // back either; the pair is bounded as row 150's (that rescue lands at least the target, then nothing is due).
+        // Nor, with the flag and no stop engaged, does a rescue from below the band that leaves it below the target
+        // (issue 13, stop 64, SECURITY.md row 152): it is still due (an in-band rescue), so the rescue that finishes the
+        // fall is not held back either; the pair is bounded as row 150's (that rescue lands at least the target, then
+        // nothing is due). A boost landing below the target still starts it (no boost-then-rescue round trip at once).
         uint256 before = run.healthBefore;
         bool inBand = before >= policy.minHealth && before < policy.targetHealth && run.stop <= 1;
-        uint256 settled = policy.rescueBelowTarget && run.stop <= 1 ? policy.targetHealth : policy.minHealth;
-        uint40 lastRebalance =
-            run.due && !inBand && run.healthAfter >= settled ? uint40(block.timestamp) : uint40(usage >> 32);
+        bool stillDue = run.healthAfter < policy.minHealth
+            || (policy.rescueBelowTarget && run.stop <= 1 && before < policy.minHealth && run.healthAfter < policy.targetHealth);
+        uint40 lastRebalance = run.due && !inBand && !stillDue ? uint40(block.timestamp) : uint40(usage >> 32);
         uint256 epoch = block.timestamp / policy.epochLength;
         if (uint32(usage) != epoch) usage = 0; // a new epoch: every counter starts from zero
 

@@ -278,6 +278,28 @@ contract RescueBelowTargetTest is Fixture {
         }
     }
 
+    /// A boost that lands below the target (1.8 -> 1.35, its zone [1.3, 1.65]) still starts the cooldown with the flag
+    /// (stop 64 exempts only a rescue from below the band): the in-band rescue right after it is refused
+    /// CooldownActive, so a boost and a rescue cannot round-trip at once.
+    function test_FlagOn_BoostLandingBelowTheTarget_StartsTheCooldown() public {
+        Policy memory policy = _policy(true);
+        policy.cooldown = 600;
+        policy.boostAllowed = true;
+        setPolicyFor(safe, policy);
+        _setHealth(1.8e18);
+        MarketState memory s = _state();
+        uint256 borrow = Math.mulDiv(Math.mulDiv(s.collateral, s.price, 1e36), 0.86e18, 1.35e18) - s.debt;
+        executeAsEntryPoint(
+            safe,
+            keeper,
+            plan1(wethId, action(ActionKind.Borrow, 0, address(0), borrow), action(ActionKind.DepositToPool, 0, address(usdcVault), borrow))
+        );
+        assertLt(_health(), 1.4e18, "boosted below the target");
+        uint256 first = block.timestamp;
+        assertEq(module.getEpochUsage(safe, wethId).lastRebalance, first, "a boost starts the cooldown");
+        _expectExec(_repayPlan(_repayToReach(1.45e18)), abi.encodeWithSelector(ILeverageModule.CooldownActive.selector, wethId, first + 600));
+    }
+
     /// maxRebalancesPerEpoch counts in-band rescues: with 1, the second of the epoch (after a new fall) is refused
     /// EpochRebalanceCapExceeded(id, 2, 1); the next epoch it is accepted.
     function test_FlagOn_MaxRebalancesPerEpochApplies() public {
