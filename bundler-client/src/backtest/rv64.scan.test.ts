@@ -24,15 +24,16 @@ function gapGrid(rate: number, n: number, g1: number, k: number, g2: number) {
 // the in-band zone's floor (the target): HealthOutsideLandingZone, nothing moves, and the -15 % gap at 370 liquidates
 // it (0.9788). Threshold, below the band at 369 (1.056), lands its rescue in the wider below-band zone (1.197) and
 // survives (1.0173). From 1.1499 the same landing (1.343 >= max(1.15, before + 0.125)) would have been accepted.
-// `it.fails` pins today's failure (RV64_CASES overrides the list to scan).
-const PINNED = (process.env.RV64_CASES !== undefined ? JSON.parse(process.env.RV64_CASES) : [[0.02, 9, -0.08, 1, -0.15], [0.03, 6, -0.08, 1, -0.15], [0.02, 9, -0.07, 1, -0.15], [0.02, 9, -0.07, 1, -0.18], [0.015, 12, -0.075, 1, -0.15]]) as [number, number, number, number, number][]
-describe("rv64: pinned (issue 13 rule, pre-existing in-band floor class)", () => {
+// Fixed in stop 64 by the module: the in-band landing zone's low edge is before + (target - min) / 2, continuous with
+// the zone below the band at minHealth (SECURITY.md row 153), so that landing (1.343 >= 1.1516 + 0.125) is accepted.
+const PINNED = [[0.02, 9, -0.08, 1, -0.15], [0.03, 6, -0.08, 1, -0.15], [0.02, 9, -0.07, 1, -0.15], [0.02, 9, -0.07, 1, -0.18], [0.015, 12, -0.075, 1, -0.15]] as const
+describe("rv64: the in-band floor class (issue 13 rule; fixed in stop 64)", () => {
   for (const g of PINNED) {
     it(`gapGrid ${JSON.stringify(g)} no-idle: threshold survives`, () => {
       const th = runBacktest(gapGrid(g[0], g[1], g[2], g[3], g[4]), NO_IDLE_DEFAULT, "threshold")
       expect(th.liquidations).toBe(0)
     })
-    it.fails(`gapGrid ${JSON.stringify(g)} no-idle: the autopilot survives too (FAILS TODAY)`, () => {
+    it(`fixed (stop 64, the in-band zone continuous at minHealth): gapGrid ${JSON.stringify(g)} no-idle: the autopilot survives too`, () => {
       const p = gapGrid(g[0], g[1], g[2], g[3], g[4])
       const ap = runBacktest(p, NO_IDLE_DEFAULT, "autopilot")
       expect(ap.liquidations).toBe(0)

@@ -27,10 +27,12 @@ function input(health: number, policy: Partial<Policy>, mode: "autopilot" | "thr
 }
 
 describe("t50: the in-band rescue (rescueBelowTarget) in the solver", () => {
-  it("the landing zone's in-band branch is the module's: [max(target, before + (target - min) / 2), target + (max - target) / 2], empty close under the target when the lower band is wider", () => {
+  it("the landing zone's in-band branch is the module's: [before + (target - min) / 2, target + (max - target) / 2] (stop 64: continuous with the zone below the band at min), empty close under the target when the lower band is wider", () => {
     const band = { minHealth: 1.15, targetHealth: 1.4, maxHealth: 1.7 }
     const [l1, h1] = landingZone(band, 1.25)
-    expect(l1).toBe(1.4)
+    expect(l1).toBeCloseTo(1.375, 12)
+    // At min the in-band edge meets the below-band one (1.275 both sides).
+    expect(landingZone(band, 1.15)[0]).toBeCloseTo(landingZone(band, 1.15 - 1e-12)[0], 9)
     expect(h1).toBeCloseTo(1.55, 12)
     const [low, high] = landingZone(band, 1.3)
     expect(low).toBeCloseTo(1.425, 12)

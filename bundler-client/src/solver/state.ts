@@ -130,9 +130,10 @@ export function effectiveEpoch(epoch: EpochState, epochLength: number, now: numb
  * A triggered sub-account's landing zone (module: `RebalanceLib.landingZone`, `HealthOutsideLandingZone`): it moves at
  * least half the distance between the breached band edge and the target, and ends no further past the target than
  * half way to the other edge. Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2];
- * inside it below the target (an in-band rescue, due only under `rescueBelowTarget`, issue 13): [max(target, before +
- * (target - min) / 2), target + (max - target) / 2], empty (low > high) close under the target when the lower band is
- * wider than the upper one; above it: [target - (target - min) / 2, min(max, before - (max - target) / 2)].
+ * inside it below the target (an in-band rescue, due only under `rescueBelowTarget`, issue 13): [before + (target -
+ * min) / 2, target + (max - target) / 2] (stop 64: continuous with the zone below the band at min; the solver still
+ * aims an in-band rescue at the target or above, workingPortfolio), empty (low > high) close under the target when the
+ * lower band is wider than the upper one; above it: [target - (target - min) / 2, min(max, before - (max - target) / 2)].
  *
  * @param policy - Band and target.
  * @param before - Health before the plan (outside the band, or in it below the target for an in-band rescue).
@@ -141,7 +142,7 @@ export function effectiveEpoch(epoch: EpochState, epochLength: number, now: numb
 export function landingZone(policy: { minHealth: number; targetHealth: number; maxHealth: number }, before: number): [number, number] {
   const { minHealth: min, targetHealth: t, maxHealth: max } = policy
   if (before < min) return [Math.max(min, before + (t - min) / 2), t + (max - t) / 2]
-  if (before < t) return [Math.max(t, before + (t - min) / 2), t + (max - t) / 2]
+  if (before < t) return [before + (t - min) / 2, t + (max - t) / 2]
   return [t - (t - min) / 2, Number.isFinite(before) ? Math.min(max, before - (max - t) / 2) : max]
 }
 

@@ -221,7 +221,7 @@ export type Policy = {
   boostAllowed: boolean
   /**
    * On chain (module `Policy.rescueBelowTarget`, issue 13): the sub-account is also due inside its band below
-   * `targetHealth` (an in-band rescue landing in `landingZone`'s in-band branch, [max(target, health + (target - min) / 2),
+   * `targetHealth` (an in-band rescue landing in `landingZone`'s in-band branch, [health + (target - min) / 2 (stop 64; the solver aims at the target or above),
    * target + (max - target) / 2]; every cap, loss bound, count and cooldown applying). The solver plans such a rescue
    * in autopilot mode only (threshold mode keeps the band trigger); its own rule check passes the flag to the rule book
    * in every mode, as the module judges it. Undefined or false: due only below `minHealth` (or above `maxHealth` with

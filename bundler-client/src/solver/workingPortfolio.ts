@@ -10,6 +10,17 @@ export const HEALTH_MARGIN = 1e-6
 const CAP_SLACK = 1 - 1e-9
 
 /**
+ * The zone the solver aims an in-band rescue at: the module's in-band landing zone ({@link landingZone}) with its low
+ * edge at least the target. The module accepts a landing from before + (target - min) / 2 (stop 64: continuous with the
+ * zone below the band, so a gap at inclusion that leaves the health just above minHealth does not refuse a rescue sized
+ * from below it); the solver still ends an in-band rescue at the target or above, one operation per fall.
+ */
+function inBandAimZone(p: Policy, h0: number): [number, number] {
+  const [zl, zh] = landingZone(p, h0)
+  return [Math.max(p.targetHealth, zl), zh]
+}
+
+/**
  * A deleverage aims at the health whose liquidation probability is this fraction of the tolerance
  * (boosts aim at the tolerance itself): the gap is a hysteresis band that stops the solver from
  * paying gas every block to nudge a position back over the same edge.
@@ -205,7 +216,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // first acts otherwise) is rescued in band, then rests above it (its boosts land over it by the landing margin).
   const underShadow = s.boostFloorHealth === undefined || h0 <= s.boostFloorHealth
   if (mode === "autopilot" && inBandTrigger(p, h0) && underShadow) {
-    const [zl, zh] = landingZone(p, h0)
+    const [zl, zh] = inBandAimZone(p, h0)
     const zlo = zl * grow * up + HEALTH_MARGIN
     inBandZone = [zlo, underTop(zlo, zh, t, grow, growTop)]
     inBand = inBandZone[0] <= inBandZone[1]
@@ -234,7 +245,7 @@ export function assessSubAccount(input: SolverInput, index: number): Account {
   // Issue 13 (helper he62; he63: whatever the repayment mode and venue): a rescue whose landing margins meet aims at its
   // zone's centre.
   if (low || inBand) {
-    const [zl, zh] = inBand ? landingZone(p, h0) : [zoneLow, zoneHigh]
+    const [zl, zh] = inBand ? inBandAimZone(p, h0) : [zoneLow, zoneHigh]
     const centred = centredAim({ zl, zh, t, up, inBand, m: s.landingMargin ?? 0, mTop: s.landingMarginTop ?? 0 })
     if (centred !== undefined) [lo, hi] = centred
   }

@@ -1562,10 +1562,13 @@ library RebalanceLib {
             low = Math.max(minHealth, before + (target - minHealth) / 2);
             high = target + (maxHealth - target) / 2;
         } else if (before < target) {
-            // In-band rescue (`Policy.rescueBelowTarget`; due inside the band only with it): at least the target and
-            // half the lower band's width higher, so the next such trigger needs a fall, not interest or a tick. Empty
-            // (low > high) close under the target when the lower band is wider than the upper: nothing lands there.
-            low = Math.max(target, before + (target - minHealth) / 2);
+            // In-band rescue (`Policy.rescueBelowTarget`; due inside the band only with it): half the lower band's width
+            // higher, so the next such trigger needs a fall, not interest or a tick. Empty (low > high) close under the
+            // target when the lower band is wider than the upper: nothing lands there. Continuous with the zone below
+            // the band at minHealth (stop 64, SECURITY.md row 153): it was at least the target, so a rescue sized from
+            // below the band whose oracle a gap left just above minHealth at inclusion was refused where just below
+            // minHealth it landed. One landing under the target leaves it due: the next lands half a band higher.
+            low = before + (target - minHealth) / 2;
             high = target + (maxHealth - target) / 2;
         } else {
             low = target - (target - minHealth) / 2;

@@ -125,7 +125,7 @@ contract RescueBelowTargetAttacksTest is AttackBase {
         assertLt(before, 1.4e18);
         assertEq(module.getEpochUsage(safe, wethId).lastRebalance, 0, "no cooldown: still due below the target");
         uint256 dust = _repayToReach(before + 0.01e18);
-        _expectRefusedWith(repayPlan(dust), _zoneError(_healthAfterRepay(wethMarket, dust), Math.max(1.4e18, before + 0.1e18), 1.55e18));
+        _expectRefusedWith(repayPlan(dust), _zoneError(_healthAfterRepay(wethMarket, dust), before + 0.1e18, 1.55e18));
         handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.45e18)), keeperKey));
         assertGe(healthOf(safe, wethMarket), 1.4e18);
         _expectRefusedWith(repayPlan(1e6), abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));

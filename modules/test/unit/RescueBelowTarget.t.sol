@@ -79,7 +79,7 @@ contract RescueBelowTargetTest is Fixture {
     /// @dev The in-band zone the rule gives for `before` under `policy`: [max(target, before + (target - min) / 2),
     /// target + (max - target) / 2].
     function _zone(Policy memory policy, uint256 before) internal pure returns (uint256 low, uint256 high) {
-        low = Math.max(policy.targetHealth, before + (policy.targetHealth - policy.minHealth) / 2);
+        low = before + (policy.targetHealth - policy.minHealth) / 2; // stop 64: no longer at least the target
         high = policy.targetHealth + (policy.maxHealth - policy.targetHealth) / 2;
     }
 
@@ -109,13 +109,13 @@ contract RescueBelowTargetTest is Fixture {
         _expectExec(_repayPlan(_repayToReach(1.35e18)), abi.encodeWithSelector(ILeverageModule.NoTrigger.selector));
     }
 
-    /// With the flag the same sub-account is due: a rescue landing in its zone [1.4, 1.55] is accepted and counted
+    /// With the flag the same sub-account is due: a rescue landing in its zone [~1.4, 1.55] is accepted and counted
     /// (rebalances + 1); it starts no cooldown (lastRebalance unchanged: a gap right after it is rescued at once);
     /// nothing but the debt and the pool moved.
     function test_FlagOn_InBandRescue_LandsInTheZone_AndIsRecorded() public {
         uint256 before = _health();
         (uint256 low, uint256 high) = _zone(_policy(true), before);
-        assertEq(low, 1.4e18, "zone low: the target (before + 0.1 is below it)");
+        assertEq(low, before + 0.1e18, "zone low: before + (target - min) / 2 (stop 64), about the target from 1.3");
         assertEq(high, 1.55e18, "zone high: target + (max - target) / 2");
         EpochUsage memory usageBefore = module.getEpochUsage(safe, wethId);
         assertEq(usageBefore.rebalances, 0);
@@ -135,12 +135,15 @@ contract RescueBelowTargetTest is Fixture {
         assertEq(usage.amountMoved, amount, "charged the move");
     }
 
-    /// The low edge is the larger of the target and before + half the lower band: from 1.3 the target (1.4), from 1.35
-    /// before + 0.1 (1.45). Landing under it, even above the target, is refused with exactly that edge.
+    /// The low edge is before + half the lower band (stop 64: it was at least the target): from 1.25 it is 1.35, under
+    /// the target, from 1.35 it is 1.45. Landing under it, even above the target, is refused with exactly that edge.
     function test_FlagOn_LandingBelowTheLowEdge_IsRefused() public {
-        // From 1.3: 1.39 is under the target.
-        (uint256 low,) = _expectOutsideZone(_policy(true), _repayToReach(1.39e18));
-        assertEq(low, 1.4e18, "low = target");
+        // From 1.25: 1.34 is under before + 0.1 (1.35), itself under the target.
+        _setHealth(1.25e18);
+        uint256 start = _health();
+        (uint256 low,) = _expectOutsideZone(_policy(true), _repayToReach(1.34e18));
+        assertEq(low, start + 0.1e18, "low = before + half the lower band");
+        assertLt(low, 1.4e18, "under the target");
         // From 1.35: 1.42 is above the target but under before + (target - min) / 2 = 1.45.
         _setHealth(1.35e18);
         uint256 before = _health();
@@ -152,10 +155,27 @@ contract RescueBelowTargetTest is Fixture {
         assertGe(_health(), low);
     }
 
+    /// Stop 64 (SECURITY.md row 153): the in-band zone is continuous with the zone below the band at minHealth. A rescue
+    /// sized from below the band whose inclusion finds the health just above minHealth (a gap at inclusion, 1.205)
+    /// lands under the target (1.33 >= 1.205 + 0.1): accepted, where before stop 64 the in-band floor (the target)
+    /// refused it and just below minHealth (1.195) the same landing was accepted. It is then still due, and the next
+    /// in-band rescue must gain half the lower band again (a dust step is refused).
+    function test_FlagOn_JustAboveMinHealth_ZoneContinuousWithTheBelowBandZone() public {
+        _setHealth(1.205e18);
+        uint256 before = _health();
+        executeAsEntryPoint(safe, keeper, _repayPlan(_repayToReach(1.33e18)));
+        uint256 landed = _health();
+        assertGe(landed, before + 0.1e18, "at least half the lower band up");
+        assertLt(landed, 1.4e18, "under the target: accepted since stop 64");
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 1);
+        _expectOutsideZone(_policy(true), _repayToReach(landed + 0.05e18));
+    }
+
     /// Above the zone's high edge (1.55), though inside the band (1.6 < 1.7): refused with the exact edges.
     function test_FlagOn_LandingAboveTheHighEdge_IsRefused() public {
+        uint256 before = _health();
         (uint256 low, uint256 high) = _expectOutsideZone(_policy(true), _repayToReach(1.6e18));
-        assertEq(low, 1.4e18);
+        assertEq(low, before + 0.1e18);
         assertEq(high, 1.55e18);
     }
 

@@ -46,7 +46,7 @@ export class NoTriggerError extends BaseError {
   constructor({ cause }: Cause = {}) {
     super("No touched sub-account is outside its health band, so there is nothing to rebalance.", {
       cause,
-      metaMessages: ["A plan must touch a sub-account with health < minHealth, or < targetHealth with rescueBelowTarget (an in-band rescue, landing in [max(targetHealth, health + (targetHealth - minHealth) / 2), targetHealth + (maxHealth - targetHealth) / 2]), or > maxHealth when boostAllowed and no stop-loss holds (price above the re-arm price), or < exitHealth while its stop-loss is engaged (price <= stopPrice)."],
+      metaMessages: ["A plan must touch a sub-account with health < minHealth, or < targetHealth with rescueBelowTarget (an in-band rescue, landing in [health + (targetHealth - minHealth) / 2, targetHealth + (maxHealth - targetHealth) / 2]), or > maxHealth when boostAllowed and no stop-loss holds (price above the re-arm price), or < exitHealth while its stop-loss is engaged (price <= stopPrice)."],
       name: "NoTriggerError",
     })
   }

@@ -30,10 +30,11 @@ const rescue = (s: RuleSubAccount, health: number) => {
 }
 
 describe("landingZone: the in-band branch (min <= before < target)", () => {
-  test("at least the target and half the lower band higher, up to half the upper band above the target", () => {
+  test("half the lower band higher (stop 64: no longer at least the target; continuous with the zone below the band at min), up to half the upper band above the target", () => {
     // Band [1.2, 1.4, 1.7]: lower width 0.2, upper 0.3.
-    expect(landingZone(h(1.2), h(1.2), h(1.4), h(1.7))).toEqual([h(1.4), h(1.55)])
-    expect(landingZone(h(1.25), h(1.2), h(1.4), h(1.7))).toEqual([h(1.4), h(1.55)])
+    expect(landingZone(h(1.2), h(1.2), h(1.4), h(1.7))).toEqual([h(1.3), h(1.55)])
+    expect(landingZone(h(1.2) - 1n, h(1.2), h(1.4), h(1.7))).toEqual([h(1.3) - 1n, h(1.55)])
+    expect(landingZone(h(1.25), h(1.2), h(1.4), h(1.7))).toEqual([h(1.35), h(1.55)])
     expect(landingZone(h(1.35), h(1.2), h(1.4), h(1.7))).toEqual([h(1.45), h(1.55)])
     expect(landingZone(h(1.4) - 1n, h(1.2), h(1.4), h(1.7))).toEqual([h(1.5) - 1n, h(1.55)])
   })
@@ -62,12 +63,13 @@ describe("due: rescueBelowTarget", () => {
     expect(rescue(weth(1.6, policy({ rescueBelowTarget: true })), 1.65).verdict).toEqual(["NoTrigger"])
   })
 
-  test("landing short of the target, or past half the upper band: HealthOutsideLandingZone(id, health, low, high)", () => {
+  test("landing short of half the lower band up, or past half the upper band: HealthOutsideLandingZone(id, health, low, high); under the target but past the half band: accepted (stop 64)", () => {
     const s = weth(1.25, policy({ rescueBelowTarget: true }))
-    const short = rescue(s, 1.39)
-    expect(short.verdict).toEqual(["HealthOutsideLandingZone", s.id, after(s, short.amount), h(1.4), h(1.55)])
+    const short = rescue(s, 1.34)
+    expect(short.verdict).toEqual(["HealthOutsideLandingZone", s.id, after(s, short.amount), before(s) + h(0.1), h(1.55)])
     const over = rescue(s, 1.6)
-    expect(over.verdict).toEqual(["HealthOutsideLandingZone", s.id, after(s, over.amount), h(1.4), h(1.55)])
+    expect(over.verdict).toEqual(["HealthOutsideLandingZone", s.id, after(s, over.amount), before(s) + h(0.1), h(1.55)])
+    expect(rescue(s, 1.37).verdict).toEqual(["accepted"])
     // Close under the target the low edge is before + (target - min) / 2: from 1.35, 1.44 is short of 1.45.
     const near = weth(1.35, policy({ rescueBelowTarget: true }))
     const halfway = rescue(near, 1.44)

@@ -944,12 +944,13 @@ const isCallback = (kind: ActionKind): boolean => kind === "RepayWithCallback" |
  * RebalanceLib.landingZone: the health range (WAD) a triggered sub-account whose health was `before` must land in.
  * Below the band: [max(min, before + (target - min) / 2), target + (max - target) / 2]; above it:
  * [target - (target - min) / 2, min(max, before - (max - target) / 2)] (max when `before` is INFINITE_HEALTH). Inside the
- * band below the target (an in-band rescue, due only under `rescueBelowTarget`, issue 13): [max(target, before + (target
- * - min) / 2), target + (max - target) / 2], empty (low > high) close under the target when the lower band is wider.
+ * band below the target (an in-band rescue, due only under `rescueBelowTarget`, issue 13): [before + (target - min) / 2,
+ * target + (max - target) / 2] (stop 64: no longer at least the target, continuous with the zone below the band at
+ * min), empty (low > high) close under the target when the lower band is wider.
  */
 export function landingZone(before: bigint, minHealth: bigint, target: bigint, maxHealth: bigint): [low: bigint, high: bigint] {
   if (before < minHealth) return [max(minHealth, before + (target - minHealth) / 2n), target + (maxHealth - target) / 2n]
-  if (before < target) return [max(target, before + (target - minHealth) / 2n), target + (maxHealth - target) / 2n]
+  if (before < target) return [before + (target - minHealth) / 2n, target + (maxHealth - target) / 2n]
   const step = (maxHealth - target) / 2n
   return [target - (target - minHealth) / 2n, before === INFINITE_HEALTH ? maxHealth : min(maxHealth, before - step)]
 }

@@ -107,7 +107,7 @@ export type PolicyInput = {
   boostAllowed?: boolean | undefined
   /**
    * Issue 13: may the keeper rescue this sub-account while its health is inside the band but below targetHealth (the
-   * module's in-band rescue: it must land in [max(targetHealth, health + (targetHealth - minHealth) / 2), targetHealth +
+   * module's in-band rescue: it must land in [health + (targetHealth - minHealth) / 2, targetHealth +
    * (maxHealth - targetHealth) / 2], every cap and loss bound applying); false by default (only health below minHealth,
    * or above maxHealth with boostAllowed, triggers). The autopilot uses it to keep its health at or above what the band
    * rule would hold after a gap, so a second gap does not liquidate it (SECURITY.md row 150).
