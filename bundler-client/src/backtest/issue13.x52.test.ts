@@ -4,7 +4,7 @@ import { runBacktest } from "./engine.js"
 import type { BacktestEvent } from "./engine.js"
 import { FAMILIES } from "./suite.js"
 import { DEFAULT_PATH, generatePath } from "../prices/generator.js"
-import { calm, fuzzPath, lcg, lin, minutePath } from "./paths.testing.js"
+import { fuzzPath, gapGrid as gapGridPath, minutePath } from "./paths.testing.js"
 
 /*
  * Helper x52, issue 13 (rule: where threshold is not liquidated, the autopilot is not either). The fix of fuzz seed
@@ -87,15 +87,7 @@ describe("x52: a tripped guard's exit waits for the rescue only after the jump t
  */
 const NO_IDLE = resolveBacktestConfig({ swap: { repayment: "amount" } }, resolveBacktestConfig(TRADERS["no-idle"]))
 const NO_IDLE_DEFAULT = resolveBacktestConfig(TRADERS["no-idle"])
-function gapGrid(rate: number, n: number, g1: number, k: number, g2: number) {
-  const r = lcg(7)
-  let p = calm(360, 3000, r)
-  const a = p.at(-1) as number
-  p = [...p, ...lin(a, a * (1 - rate * n), n)]
-  p = [...p, ...calm(k, (p.at(-1) as number) * (1 + g1), r)]
-  p = [...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)]
-  return minutePath(p, T0)
-}
+const gapGrid = (rate: number, n: number, g1: number, k: number, g2: number) => gapGridPath(rate, n, g1, k, g2, T0)
 
 describe("stop 52: after a sale reverts because the price held, the next plan is sized at the read price (saleHeld)", () => {
   it("fixed (saleHeld; 5 of x52's grid's 6 no-idle breaks, each liquidated before): threshold is not liquidated and the autopilot is not either", () => {

@@ -123,3 +123,17 @@ export function noisyFall(seed: number, rate: number, v: number, g2: number, t0:
   for (let i = 0; i < 30; i++) p.push((p.at(-1) as number) * Math.exp(-rate + v * (r() - 0.5) * 2))
   return minutePath([...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)], t0)
 }
+
+/**
+ * Helper x52's gap grid (seed 7): 6 h calm at 3,000, a linear fall of `rate` per minute for `n` minutes, a one-minute
+ * gap `g1` held `k` minutes (noise), then a gap `g2` held 4 h; one-minute steps from `t0`.
+ */
+export function gapGrid(rate: number, n: number, g1: number, k: number, g2: number, t0: number): PricePaths {
+  const r = lcg(7)
+  let p = calm(360, 3000, r)
+  const a = p.at(-1) as number
+  p = [...p, ...lin(a, a * (1 - rate * n), n)]
+  p = [...p, ...calm(k, (p.at(-1) as number) * (1 + g1), r)]
+  p = [...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)]
+  return minutePath(p, t0)
+}

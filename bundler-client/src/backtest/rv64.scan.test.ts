@@ -1,22 +1,14 @@
 import { describe, expect, it } from "vitest"
 import { resolveBacktestConfig, TRADERS } from "./config.js"
 import { runBacktest } from "./engine.js"
-import { calm, lcg, lin, minutePath } from "./paths.testing.js"
+import { gapGrid as gapGridPath } from "./paths.testing.js"
 
 // Review rv64: issue 13's rule on staircases / gapGrid shapes (autopilot liquidated where threshold is not).
 // Found by a scan of 675 gapGrid shapes x {no-idle, buffered} (rates 1-3 %/min x 4-9 min, first gap -6..-15 % held 1-5
 // minutes, second gap -10..-20 %) and 200 staircases: these five were the only autopilot-only liquidations.
 const T0 = 1_700_000_000
 const NO_IDLE_DEFAULT = resolveBacktestConfig(TRADERS["no-idle"])
-function gapGrid(rate: number, n: number, g1: number, k: number, g2: number) {
-  const r = lcg(7)
-  let p = calm(360, 3000, r)
-  const a = p.at(-1) as number
-  p = [...p, ...lin(a, a * (1 - rate * n), n)]
-  p = [...p, ...calm(k, (p.at(-1) as number) * (1 + g1), r)]
-  p = [...p, ...calm(240, (p.at(-1) as number) * (1 + g2), r)]
-  return minutePath(p, T0)
-}
+const gapGrid = (rate: number, n: number, g1: number, k: number, g2: number) => gapGridPath(rate, n, g1, k, g2, T0)
 
 // PRE-EXISTING (not from stop 64: the same with 368bae29's solver and mirror): a -18 % ramp (any rate), a -7..-8 % gap
 // held 1 minute, then -15 % (no-idle, sale-minimum default). The autopilot (de-risked to 1.527 at minute 2) decides an
