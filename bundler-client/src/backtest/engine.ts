@@ -15,7 +15,7 @@ import { BandRulePaper, BandRuleShadow, bandRuleHealth } from "../solver/bandSha
 import { swapBuySpan } from "../solver/swapBoost.js"
 import { fillSwapActions, repayAtSaleMinimum, repaysAtSaleMinimum, sizeSwapDeleverage, usableSlippageBps } from "../solver/swapDeleverage.js"
 import { planStopExit } from "../solver/stopExit.js"
-import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, recordPlanUsage, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
+import { applyPlan, effectiveEpoch, healthOf, inBandTrigger, owedRescueFloor, recordPlanUsage, rescueLandedShort, stopEngaged, toBaseUnits, venueHealthOf } from "../solver/state.js"
 import type { EpochState, Plan, PlanAction, Policy, PortfolioState, SolverInput, SubAccountInput, SubAccountOutcome, SubAccountState, YieldPool } from "../solver/types.js"
 import { gasCostAt, growth, irmRates } from "./carry.js"
 import { BacktestConfigError, strategyPolicy } from "./config.js"
@@ -323,6 +323,11 @@ class Simulation {
   private readonly shadows = new Map<string, BandRuleShadow>()
   private readonly shadowHealth = new Map<string, number>()
   /**
+   * Sub-accounts owed the rest of a rescue that landed short of the target (`rescueLandedShort`, stop 64, review rv64b
+   * B1): their in-band rescue is not gated by the band rule's health until they reach the target (`owedRescueFloor`).
+   */
+  private readonly rescueOwed = new Set<string>()
+  /**
    * The band rule run on the same path (`keeper.bandShadow` "run", the reference; helper bk50b's finding): the health of
    * each sub-account of a threshold run of this configuration at the oracle price after every step (NaN while it has
    * no debt), read at step k only, so it depends on the prices up to k alone. The model ({@link BandRuleShadow})
@@ -564,7 +569,8 @@ class Simulation {
     return this.subs.map((s) => {
       const policy = policies[s.id] as Policy
       const input: SubAccountInput = { state: s, policy, epoch: this.epochs[s.id] as EpochState, risk: this.riskOf(s.collateralAsset, policy.horizon) }
-      const floor = mode === "autopilot" ? this.shadowHealth.get(s.id) : undefined
+      const shadow = mode === "autopilot" ? this.shadowHealth.get(s.id) : undefined
+      const floor = mode === "autopilot" && this.rescueOwed.has(s.id) ? owedRescueFloor(shadow, policy.targetHealth) : shadow
       if (floor !== undefined) input.boostFloorHealth = floor
       if (!swap.enabled || !(s.collateral > 0)) return input
       const pool = this.swapPool(s.collateralAsset)
@@ -778,6 +784,12 @@ class Simulation {
     this.pools = post.pools
     this.idle = post.idle
     recordPlanUsage(this.epochs, this.policies, { ids: plan.subAccounts, now: t, moved: check.amountMoved, gas: plan.gas, lossPpb: check.lossPpb, due: check.due, pre: pre.subAccounts, post: this.subs })
+    for (const sid of plan.subAccounts) {
+      const b = pre.subAccounts.find((x) => x.id === sid)
+      const a = this.subs.find((x) => x.id === sid)
+      if (b !== undefined && a !== undefined && a.debt > 0 && rescueLandedShort(this.policies[sid] as Policy, venueHealthOf(b), venueHealthOf(a))) this.rescueOwed.add(sid)
+      else this.rescueOwed.delete(sid)
+    }
     this.result.rebalances++
     const detail = plan.actions
       .map((a) => `${a.kind} ${a.amount.toFixed(a.asset === this.config.loanAsset ? 2 : 4)} ${a.asset}${a.expectedOut !== undefined ? ` -> ${a.expectedOut.toFixed(4)}` : ""}`)
@@ -1072,9 +1084,11 @@ class Simulation {
     const belowTarget = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy
       const h = healthOf(s)
-      // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50).
+      // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50);
+      // or owed the rest of a rescue that landed short of the target (stop 64, `rescueOwed`).
       const shadow = this.shadowHealth.get(s.id)
-      return mode === "autopilot" && s.debt > 0 && inBandTrigger(p, h) && (shadow === undefined || h <= shadow)
+      if (!(h < p.targetHealth) || s.debt === 0) this.rescueOwed.delete(s.id)
+      return mode === "autopilot" && s.debt > 0 && inBandTrigger(p, h) && (shadow === undefined || h <= shadow || this.rescueOwed.has(s.id))
     }
     // A rescue is due: below the band, or in it below the target.
     const rescueDue = (s: SubAccountState): boolean => outOfBand(s) === "low" || belowTarget(s)

@@ -32,3 +32,17 @@ describe("rv64: the in-band floor class (issue 13 rule; fixed in stop 64)", () =
     })
   }
 })
+
+// Review rv64b B1 (stop 64): with the continuous zone alone, a rescue that a -8 % gap at inclusion landed at 1.343
+// (under the target, above the band rule's 1.197) rested there and the -26 % / -30 % gap three minutes later liquidated
+// it, where the refused plan had been re-sized to 1.47 before the change; six such shapes of x52's grid (both
+// strategies liquidated, 74 -> 80). The rest of that rescue is owed now (engine `rescueOwed`, keeper
+// `VolatilityFeed.withBandShadow`): on x52's grid both liquidated 80 -> 65, autopilot-only 0.
+describe("rv64b B1: a rescue that landed short of the target is finished", () => {
+  for (const g of [[0.02, 9, -0.08, 3, -0.26], [0.02, 9, -0.08, 3, -0.3], [0.03, 6, -0.08, 2, -0.26]] as const)
+    it(`gapGrid ${JSON.stringify(g)} no-idle: the autopilot survives (threshold does not)`, () => {
+      const p = gapGrid(g[0], g[1], g[2], g[3], g[4])
+      expect(runBacktest(p, NO_IDLE_DEFAULT, "threshold").liquidations).toBeGreaterThan(0)
+      expect(runBacktest(p, NO_IDLE_DEFAULT, "autopilot").liquidations).toBe(0)
+    })
+})

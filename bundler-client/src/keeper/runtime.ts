@@ -183,6 +183,23 @@ export type SafeRuntime = {
    * entry per sub-account of the Safe (pruned to the snapshot's); not persisted.
    */
   saleHeld?: Set<string> | undefined
+  /**
+   * Issue 13, stop 64 (review rv64b B1): sub-accounts (lower case) of this Safe's landed plans, each with the block of the
+   * snapshot its plan was made at, to be judged at the next read (`VolatilityFeed.withBandShadow`): set by
+   * `noteInclusion` on success.
+   */
+  landed?: Map<string, bigint> | undefined
+  /**
+   * Each sub-account's venue health at its latest reads (lower case id -> [block, health], the last
+   * `READ_HEALTH_KEPT`), for {@link landed}'s judgement: the health at the plan's snapshot.
+   */
+  readHealth?: Map<string, [bigint, number][]> | undefined
+  /**
+   * Sub-accounts (lower case) owed the rest of a rescue that landed short of the target (the solver's
+   * `rescueLandedShort`): their boost floor is at least the target (`owedRescueFloor`) until a read finds them at or
+   * above it. Not persisted: after a restart the band rule's gate applies again.
+   */
+  rescueOwed?: Set<string> | undefined
   blockSeconds?: number | undefined
 }
 

@@ -336,9 +336,11 @@ export function noteInclusion(rt: SafeRuntime, success: boolean, includedBlock: 
   rt.sentPlans?.clear()
   if (sent === undefined) return
   if (success) {
+    const landed = (rt.landed ??= new Map())
     for (const id of sent.subAccounts) {
       rt.shortfallFallSeconds?.delete(id)
       rt.saleHeld?.delete(id)
+      landed.set(id, sent.quoteBlock)
     }
     return
   }

@@ -2,6 +2,7 @@ import type { Logger } from "pino"
 import type { KeeperMetrics } from "./metrics.js"
 import { TrendEstimator } from "../risk/trend.js"
 import type { SolverInput } from "../solver/types.js"
+import { owedRescueFloor, rescueLandedShort, venueHealthOf } from "../solver/state.js"
 import { withInclusionMargin, withoutFallDrift } from "./inclusionMargin.js"
 import type { PortfolioSnapshot } from "./portfolio.js"
 import type { SafeRuntime } from "./runtime.js"
@@ -86,7 +87,7 @@ export class VolatilityFeed {
     rt.lastSeen = { block: snapshot.blockNumber, timestamp: snapshot.timestamp }
     if (input.mode === "threshold") return { ...snapshot, input }
     const blockSeconds = rt.blockSeconds ?? 12
-    const live = withInclusionMargin(withBandShadow(rt, input), blockSeconds)
+    const live = withInclusionMargin(withBandShadow(rt, input, snapshot.blockNumber), blockSeconds)
     // A sub-account whose last swap rescue failed short of its repayment: its fall over the delay that rescue really
     // took (issue 13 rr13 F6), until one of its plans lands; every other sub-account keeps the live window.
     const ids = input.subAccounts.map((s) => s.state.id)
@@ -116,13 +117,40 @@ export class VolatilityFeed {
  * @param input - The solver input read now (oracle prices, policies, swap curves, costs).
  * @returns The input with `boostFloorHealth` on each sub-account with debt.
  */
-export function withBandShadow(rt: Pick<SafeRuntime, "bandPaper">, input: SolverInput): SolverInput {
+export function withBandShadow(rt: Pick<SafeRuntime, "bandPaper" | "landed" | "readHealth" | "rescueOwed">, input: SolverInput, block?: bigint): SolverInput {
   const band = rt.bandPaper.observe(input)
-  return {
+  const owed = (rt.rescueOwed ??= new Set())
+  const read = (rt.readHealth ??= new Map())
+  const ids = new Set<string>()
+  const out = {
     ...input,
     subAccounts: input.subAccounts.map((sub) => {
-      const floor = sub.state.debt > 0 ? band.get(sub.state.id.toLowerCase()) : undefined
+      const id = sub.state.id.toLowerCase()
+      ids.add(id)
+      const health = sub.state.debt > 0 ? venueHealthOf(sub.state) : Number.POSITIVE_INFINITY
+      // Stop 64 (review rv64b B1): a plan of ours landed since and left it owed the rest of its rescue: judged against
+      // its health at the read of the plan's snapshot (the latest read at or before that block).
+      const quoteBlock = rt.landed?.get(id)
+      const history: [bigint, number][] = read.get(id) ?? []
+      if (quoteBlock !== undefined && block !== undefined && block > quoteBlock) {
+        rt.landed?.delete(id)
+        const before = history.filter(([b]) => b <= quoteBlock).at(-1)?.[1]
+        if (before !== undefined && rescueLandedShort(sub.policy, before, health)) owed.add(id)
+        else owed.delete(id)
+      }
+      if (!(health < sub.policy.targetHealth)) owed.delete(id)
+      if (block !== undefined) read.set(id, [...history.filter(([b]) => b < block), [block, health] as [bigint, number]].slice(-READ_HEALTH_KEPT))
+      const shadow = sub.state.debt > 0 ? band.get(id) : undefined
+      const floor = owed.has(id) ? owedRescueFloor(shadow, sub.policy.targetHealth) : shadow
       return floor === undefined ? sub : { ...sub, boostFloorHealth: floor }
     }),
   }
+  // Bounded by the Safe's sub-accounts (a policy removed is dropped).
+  for (const id of [...read.keys()]) if (!ids.has(id)) read.delete(id)
+  for (const id of [...owed]) if (!ids.has(id)) owed.delete(id)
+  for (const id of [...(rt.landed?.keys() ?? [])]) if (!ids.has(id)) rt.landed?.delete(id)
+  return out
 }
+
+/** Reads of each sub-account's health kept for judging a landed plan against its snapshot (`SafeRuntime.readHealth`). */
+const READ_HEALTH_KEPT = 16

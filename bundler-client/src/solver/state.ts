@@ -432,3 +432,31 @@ export function recordPlanUsage(
     epochs[id] = recordRebalance(epochs[id] as EpochState, p.epochLength, now, moved[id] ?? 0, gasShare, Math.ceil(lossPpb[id] ?? 0), due[id] ?? true, stillDue || inBand)
   }
 }
+
+/**
+ * Issue 13, stop 64 (review rv64b B1): whether a landed plan left a sub-account owed the rest of its rescue: with
+ * `rescueBelowTarget`, its health (venue health, unitless) was under the target before the plan and is still under it
+ * after, but higher: a rescue that landed short of the target it was aimed at (a gap at inclusion), which the module's
+ * in-band zone accepts (SECURITY.md row 153). Until it reaches the target the autopilot's in-band rescue of it is not
+ * gated by the band rule's health ({@link owedRescueFloor}); without this the position rested under its target above
+ * the band rule's health and the next gap liquidated it where the refused plan, re-sized, had landed at the target.
+ *
+ * @param policy - `rescueBelowTarget` and `targetHealth`.
+ * @param before - Health before the plan.
+ * @param after - Health after it.
+ */
+export function rescueLandedShort(policy: Pick<Policy, "rescueBelowTarget" | "targetHealth">, before: number, after: number): boolean {
+  return policy.rescueBelowTarget === true && before < policy.targetHealth && after < policy.targetHealth && after > before
+}
+
+/**
+ * The boost floor (`SubAccountInput.boostFloorHealth`, the band rule's health that gates the in-band rescue) of a
+ * sub-account owed the rest of its rescue ({@link rescueLandedShort}): at least its target, so the solver's in-band
+ * rescue is due (its health is under it) and any later boost lands at or above the target.
+ *
+ * @param floor - The band rule's health, when known.
+ * @param targetHealth - The policy's target.
+ */
+export function owedRescueFloor(floor: number | undefined, targetHealth: number): number {
+  return Math.max(floor ?? 0, targetHealth)
+}

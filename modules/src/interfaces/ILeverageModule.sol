@@ -26,9 +26,10 @@ import {PackedUserOperation} from "@account-abstraction/contracts/interfaces/Pac
 ///   (maxFeedAnswer 0: no upper bound) and within maxOracleDeviationBps of the venue price.
 /// - rescueBelowTarget (issue 13, owner opt-in; false: the band alone triggers): the sub-account is also due while its
 ///   health is inside the band but below targetHealth (minHealth <= health < targetHealth), for a rescue only: its
-///   landing zone is [max(targetHealth, health + (targetHealth - minHealth) / 2), targetHealth + (maxHealth -
-///   targetHealth) / 2], so it must reach the target, move at least half the lower band's width (the next such trigger
-///   needs a real fall, not interest or a tick), and never ends lower than it started. Every cap, loss bound, count and
+///   landing zone is [health + (targetHealth - minHealth) / 2, targetHealth + (maxHealth - targetHealth) / 2] (since
+///   stop 64 not at least the target: continuous with the zone below the band), so it must move at least half the
+///   lower band's width (the next such trigger needs a real fall, not interest or a tick, or after a landing under the
+///   target another half band), and never ends lower than it started. Every cap, loss bound, count and
 ///   cooldown applies as to a rescue from below the band. Lets a strategy hold its own floor inside the band: after a
 ///   gap that leaves it at health 1.18 in [1.15, 1.7] it can be rescued before the next gap (a staircase of gaps
 ///   liquidated the autopilot where the band rule, rescued to its target by the first, survived; SECURITY.md row 150).

@@ -339,7 +339,7 @@ library RebalanceLib {
         }
         run.boost = policy.boostAllowed && run.stop == 0 && run.healthBefore > policy.maxHealth;
         // In-band rescue (issue 13, `Policy.rescueBelowTarget`): due below the target as well; `landingZone` then requires
-        // the target and half the lower band's width of gain (SECURITY.md row 150).
+        // half the lower band's width of gain (SECURITY.md rows 150, 153).
         uint256 floor = policy.rescueBelowTarget ? policy.targetHealth : policy.minHealth;
         run.due = run.healthBefore < Math.max(floor, run.stop) || run.boost;
         return run.due;
@@ -1552,7 +1552,8 @@ library RebalanceLib {
     /// little interest or a small move past the edge) thus needs a landing at least about half way to the target, so the
     /// next trigger needs a real move; a rescue from deep below the band (a crash that continues until inclusion) still
     /// only has to end inside the band, having moved at least that far. Inside the band below the target (due only under
-    /// `Policy.rescueBelowTarget`, issue 13): [max(target, before + (target - min) / 2), target + (max - target) / 2].
+    /// `Policy.rescueBelowTarget`, issue 13): [before + (target - min) / 2, target + (max - target) / 2] (stop 64:
+    /// continuous with the zone below the band at minHealth; it was at least the target).
     function landingZone(uint256 before, uint256 minHealth, uint256 target, uint256 maxHealth)
         internal
         pure
@@ -1640,12 +1641,13 @@ library RebalanceLib {
         // (the next cap-bound step, or the one into the band) is not held back by its cooldown.
         // Nor does an in-band rescue (`Policy.rescueBelowTarget`: due from inside the band below the target, no stop
         // engaged; issue 13, SECURITY.md row 150): a gap right after it is rescued from below the band at once, as
-        // without the flag. It is still held by a cooldown another rescue started, and cannot repeat without a fall:
-        // it lands at least the target and half the lower band higher (`landingZone`).
+        // without the flag. It is still held by a cooldown another rescue started, and cannot repeat without a fall or
+        // without half the lower band of gain (`landingZone`).
         // Nor, with the flag and no stop engaged, does a rescue from below the band that leaves it below the target
         // (issue 13, stop 64, SECURITY.md row 152): it is still due (an in-band rescue), so the rescue that finishes the
-        // fall is not held back either; the pair is bounded as row 150's (that rescue lands at least the target, then
-        // nothing is due). A boost landing below the target still starts it (no boost-then-rescue round trip at once).
+        // fall is not held back either; each step gains at least half the lower band, so one fall takes at most three
+        // (one from below the band, two in band), then nothing is due. A boost landing below the target still starts it
+        // (no boost-then-rescue round trip at once).
         uint256 before = run.healthBefore;
         bool inBand = before >= policy.minHealth && before < policy.targetHealth && run.stop <= 1;
         bool stillDue = run.healthAfter < policy.minHealth
