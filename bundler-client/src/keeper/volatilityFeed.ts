@@ -112,9 +112,14 @@ export class VolatilityFeed {
  * within the policy's caps and bounds; interest ignored, so it reads a little high: a conservative floor; a read at the
  * same time as the last changes nothing). A sub-account without debt has none (dropped, so a reopened position is
  * copied anew). In memory only: after a restart the copy is taken again.
+ * Stop 64 (review rv64b B1): a sub-account a landed plan of ours left owed the rest of its rescue (`rt.landed`, noted by
+ * `noteInclusion`; judged with the solver's `rescueLandedShort` against its health at the read of the plan's snapshot,
+ * `rt.readHealth`) has a floor of at least its target (`owedRescueFloor`) until a read finds it at or above the target
+ * (`rt.rescueOwed`), so its in-band rescue is not gated by the band rule's health.
  *
- * @param rt - The Safe's runtime (its `bandPaper` observes the read).
+ * @param rt - The Safe's runtime (its `bandPaper` observes the read; `landed`, `readHealth`, `rescueOwed` are updated).
  * @param input - The solver input read now (oracle prices, policies, swap curves, costs).
+ * @param block - The read's block number; without it no landed plan is judged and no health is recorded.
  * @returns The input with `boostFloorHealth` on each sub-account with debt.
  */
 export function withBandShadow(rt: Pick<SafeRuntime, "bandPaper" | "landed" | "readHealth" | "rescueOwed">, input: SolverInput, block?: bigint): SolverInput {
