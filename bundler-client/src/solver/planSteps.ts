@@ -187,7 +187,7 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
  *
  * @returns A note for the plan's reason, or undefined when there is nothing to sell; `{ reason }` when no sale fits.
  */
-function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdle = true): string | undefined | { reason: string } {
+function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdle = true, capAim = false): string | undefined | { reason: string } {
   const { i, s, policy } = t
   const curves = w.sellCurves(i)
   const bps = policy.maxSlippageBps ?? 0
@@ -221,7 +221,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     flashable: s.flashable,
     capLeft: w.capLeft(i),
     // A cap-bound rescue's move must reach CAP_BOUND_FLOOR of the cap: its sale is sized on the repayment counted.
-    capsOnRepayment: w.account(i).capAim === true,
+    capsOnRepayment: capAim,
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
   })
   if ("reason" in sizing) {
@@ -255,8 +255,10 @@ function routeFee(route: string): string {
 /**
  * One way to fund a deleverage: which sources it may use, cheapest first (idle funds come first, except in the sale
  * alone, `idle: false`: a cap-bound rescue's sale with no idle, pool or donor repayment mixed in, review rr13w W1).
+ * `capAim`: tried as a cap-bound rescue, its sale sized on the repayment the caps count (`sizeSwapDeleverage`'s
+ * `capsOnRepayment`, stop 64).
  */
-type Funding = { pools: boolean; donors: boolean; swap: boolean; idle?: false }
+type Funding = { pools: boolean; donors: boolean; swap: boolean; idle?: false; capAim?: true }
 
 /**
  * What one {@link Funding} reached for a target: health, net move and `swapped` (the value its sales take, at the
@@ -309,7 +311,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   let note: string | undefined
   let swapRefusal: string | undefined
   if (funding.swap) {
-    const r = fundFromSwap(w, t, sources, funding.idle !== false)
+    const r = fundFromSwap(w, t, sources, funding.idle !== false, funding.capAim === true)
     if (typeof r === "object") swapRefusal = r.reason
     else note = r
   }
@@ -347,12 +349,12 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
     fundings.push({ pools: true, donors: true, swap: true }, { pools: false, donors: true, swap: true }, { pools: true, donors: false, swap: true }, { pools: false, donors: false, swap: true })
   // Every funding tried from the snapshot with the sub-account marked target (within its current `capTotal`); the
   // portfolio is left at the snapshot, the sub-account still marked target.
-  const tryFundings = (): FundingResult[] => {
+  const tryFundings = (capAim = false): FundingResult[] => {
     const tried: FundingResult[] = []
     for (const funding of fundings) {
       w.restore(snap)
       w.roles[i] = "target"
-      tried.push(fund(w, t, funding))
+      tried.push(fund(w, t, capAim ? { ...funding, capAim: true } : funding))
     }
     w.restore(snap)
     w.roles[i] = "target"
@@ -375,13 +377,11 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap
-      a.capAim = true
       // The sale alone is a candidate too: a cap-bound step that sells must be the buffers' rescue or the sale's alone
       // (module `_capBound`, review rr13w W1), and every other funding with a sale takes idle funds first.
       if (swaps) fundings.push({ pools: false, donors: false, swap: true, idle: false })
-      const bound = tryFundings()
+      const bound = tryFundings(true)
       a.capTotal = saved
-      a.capAim = false
       const boundOk = (r: FundingResult) => r.moved >= CAP_BOUND_FLOOR * cap && r.reached >= a.h0 + CAP_BOUND_GAIN && capBoundHonest(r, s, cap)
       lossRefused ||= bound.some((r) => !r.lossOk && boundOk(r))
       best = bound.filter((r) => r.lossOk && boundOk(r)).sort((u, v) => v.reached - u.reached || u.cost - v.cost)[0]
@@ -389,7 +389,6 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
         capBound = true
         a.capBound = true
         a.capTotal = CAP_BOUND_AIM * cap
-        a.capAim = true
       }
     }
   }
@@ -457,7 +456,6 @@ export function deleverage(w: WorkingPortfolio, a: Account): void {
   }
   const chosen = fund(w, t, best.funding)
   a.capTotal = saved
-  a.capAim = false
   const reached = w.health(i)
   const cost = chosen.cost
   const pBefore = w.probability(i, a.h0)

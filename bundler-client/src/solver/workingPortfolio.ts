@@ -77,8 +77,6 @@ export type Account = {
   capTotal: number
   /** Set by the deleverage step when its rescue is cap-bound (`SubAccountOutcome.capBound`). */
   capBound?: boolean
-  /** Set while the deleverage step sizes a cap-bound rescue: its sale is sized on the repayment the caps count (`sizeSwapDeleverage`'s `capsOnRepayment`). */
-  capAim?: boolean
   riskHealth: number
   tailFloor: number
   lo: number
