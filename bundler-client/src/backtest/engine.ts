@@ -1066,6 +1066,10 @@ class Simulation {
     // The on-chain stop (RebalanceLib `_trigger`, the solver's stopHolds, which `solve` applies): held up to the re-arm
     // price (no boost), at least MIN_REARM_BPS above the stop (review rr13s S2), engaged at or below the stop price (due
     // below exitHealth).
+    // An owed rescue (stop 64, `rescueOwed`) is paid once the sub-account reaches its target or has no debt: cleared for
+    // every sub-account here, before any predicate below short-circuits (a stale entry would hold a later boost's floor
+    // at the target).
+    for (const s of this.subs) if (!(healthOf(s) < (this.policies[s.id] as Policy).targetHealth) || !(s.debt > 0)) this.rescueOwed.delete(s.id)
     const held = (s: SubAccountState): boolean => stopHolds({ state: s, policy: this.policies[s.id] as Policy })
     const exitDue = (s: SubAccountState): boolean => {
       const p = this.policies[s.id] as Policy
@@ -1087,7 +1091,6 @@ class Simulation {
       // Only below the band rule's health on the same prices (the shadow, when known): no rescue on every dip (bk50);
       // or owed the rest of a rescue that landed short of the target (stop 64, `rescueOwed`).
       const shadow = this.shadowHealth.get(s.id)
-      if (!(h < p.targetHealth) || s.debt === 0) this.rescueOwed.delete(s.id)
       return mode === "autopilot" && s.debt > 0 && inBandTrigger(p, h) && (shadow === undefined || h <= shadow || this.rescueOwed.has(s.id))
     }
     // A rescue is due: below the band, or in it below the target.
