@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest"
 import type { SolverInput } from "../solver/types.js"
 import { bandSnapshot } from "./bandShadow.testing.js"
 import type { SafeRuntime } from "./runtime.js"
+import { noteInclusion, sendNotingShortfall } from "./shortfall.js"
 import { withBandShadow } from "./volatilityFeed.js"
 
 /*
@@ -53,6 +54,21 @@ describe("stop 64: a rescue that landed short of the target is owed the rest (ke
       floorAt(rt, read(2400, 1.12, 100, flag), 100)
       if (landedAt !== undefined) rt.landed = new Map([[SUB, landedAt]])
       expect(floorAt(rt, read(2400, landing, 102, flag), 102)).toBe(SHADOW)
+    }
+  })
+
+  it("through the keeper's own records (stop 65): the send remembers the plan at its quote block (sendNotingShortfall), the tracker's landed inclusion notes it (noteInclusion), and the next read owes the rest; a reverted inclusion, or one of another operation, owes nothing", async () => {
+    const HASH = `0x${"ab".repeat(32)}` as const
+    for (const [success, includedHash, owed] of [[true, HASH, true], [false, HASH, false], [true, `0x${"cd".repeat(32)}` as const, false]] as const) {
+      const rt = runtime() as ReturnType<typeof runtime> & Pick<SafeRuntime, "sentPlans" | "shortfallFallSeconds" | "saleHeld">
+      floorAt(rt, read(2400, 1.12, 100), 100)
+      // The plan made at block 100's snapshot goes out (an in-band rescue with no swap: no actions needed to be charged).
+      await sendNotingShortfall(rt as unknown as SafeRuntime, { subAccounts: [SUB as `0x${string}`], actions: [] } as never, { block: 100n, timestamp: T0 + 1200 }, () => T0 + 1201, async () => undefined)
+      expect(rt.landed?.get(SUB)).toBeUndefined()
+      // Included at block 101: the record's latest send is that plan's (`sentBlock` 100, its hash known).
+      noteInclusion(rt as unknown as SafeRuntime, success, 101n, success ? undefined : "0x", { sentBlock: "100", userOpHash: HASH }, includedHash)
+      expect(rt.landed?.get(SUB)).toBe(includedHash === HASH && success ? 100n : undefined)
+      expect(floorAt(rt, read(2400, 1.34, 102), 102)).toBe(owed ? 1.4 : SHADOW)
     }
   })
 })
