@@ -167,8 +167,6 @@ type SwapOrder = { id: string; side: "sell" | "buy"; amountIn: number; goal: num
  */
 /** {@link Simulation.exitFragile}'s reason in a noisy fall. */
 const NOISY_EXIT = "a noisy fall, a draw of the noise decides the sale"
-/** Why a tripped guard's exit sold in a jump waits ({@link Simulation.saleInJump}). */
-const JUMP_SALE = "a sale in a jump lands under the band rule and the buffers-first rescue were the fall to go on"
 type Pending = { executeAt: number; plan: Plan | undefined; swaps: SwapOrder[]; exit?: string | undefined; expected?: Map<string, number> | undefined }
 type Oracle = { price: number; updated: number }
 /** A liquidation, for `liquidationLossLikeForLike`: seized collateral, repaid debt, incentive, the carry indexes at that step. */
@@ -1204,13 +1202,7 @@ class Simulation {
         if (exit === undefined) continue
         // Issue 13, x52 and stop 56: a fragile exit waits for the buffers-first rescue below (if it covers `s`).
         const why = this.exitFragile(exit, now, t)
-        if (why === undefined) {
-          const chosen = this.exitOverDelay(exit, now, t, () => overDelay(s.id)) ?? exit
-          // In a jump under the sale-minimum repayment the exit is weighed against the buffers-first rescue below (t65).
-          if (!this.saleInJump(chosen, now)) return { executeAt: t + this.latency, plan: chosen, swaps: [], exit: s.id }
-          if (fragile === undefined) [fragile, waits] = [{ executeAt: t + this.latency, plan: chosen, swaps: [], exit: s.id }, JUMP_SALE]
-          continue
-        }
+        if (why === undefined) return { executeAt: t + this.latency, plan: this.exitOverDelay(exit, now, t, () => overDelay(s.id)) ?? exit, swaps: [], exit: s.id }
         if (fragile === undefined) [fragile, waits] = [{ executeAt: t + this.latency, plan: exit, swaps: [], exit: s.id }, why]
       }
       const noBoost = (x: SolverInput): SolverInput => ({ ...x, subAccounts: x.subAccounts.map((y) => ({ ...y, policy: { ...y.policy, boostAllowed: false } })) })
@@ -1221,10 +1213,7 @@ class Simulation {
       // A fragile exit (x52) gives way only to a rescue of its own sub-account; else it goes (better than nothing). In a
       // noisy fall only to one that sells nothing: a sale there is the same draw of the noise, and the exit cuts more.
       const noisySale = waits === NOISY_EXIT && rescue?.actions.some((a) => a.kind === "SellCollateral") === true
-      // A sale in a jump (t65) gives way only when, were the jump's fall to go on until both execute, it lands under the
-      // band rule's health and the rescue higher ({@link landsHigherOnTheFall}).
-      const jumpSaleStands = waits === JUMP_SALE && rescue !== undefined && fragile !== undefined && !this.landsHigherOnTheFall(rescue, fragile.plan as Plan, fragile.exit as string, t)
-      if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string) || noisySale || jumpSaleStands)) return fragile
+      if (fragile !== undefined && (rescue === undefined || !rescue.subAccounts.includes(fragile.exit as string) || noisySale)) return fragile
       if (fragile !== undefined) this.trace?.({ time: t, kind: "stop-loss", subAccount: fragile.exit, detail: `exit waits: ${waits}, the rescue goes` })
       return rescue === undefined ? undefined : { executeAt: t + this.latency, plan: rescue, swaps: [] }
     }
@@ -1352,58 +1341,6 @@ class Simulation {
     if (!(on < s.price) || this.landsAt(plan, s, on, at)) return undefined
     const wide = resize()
     return wide !== undefined && this.landsAt(wide, s, on, at) ? wide : undefined
-  }
-
-  /**
-   * Whether a tripped guard's exit `plan` of `s` sells at its minimum repayment ({@link repayAtSaleMinimum}) in a jump
-   * ({@link jumping}: the latest poll fell by more than the tail's smallest jump). Such a sale's landing health moves
-   * by about e = 1 + (its repayment) / (debt after) times the price's move until inclusion (1.8-1.9 for an exit that
-   * repays about half the debt), a pool's repayment by once: if the jump goes on, the exit lands under the buffers-first
-   * rescue decided at the same poll (issue 13, t65: chain seed 2134, buffered: the exit decided in a -7 % minute at
-   * 1.185, in band, aimed at 1.473, filled after a second -7 % minute at 1.288, under threshold's pool rescue at 1.302,
-   * and the -22 % gap that followed liquidated only the autopilot). The caller weighs it against that rescue
-   * ({@link landsHigherOnTheFall}).
-   */
-  private saleInJump(plan: Plan, s: SubAccountState): boolean {
-    if (!this.saleMinimum || !this.jumping(s)) return false
-    return plan.actions.some((a) => a.kind === "SellCollateral") && plan.actions.some((a) => a.brought !== undefined)
-  }
-
-  /**
-   * Whether the tripped guard's `exit` of `id` gives way to the buffers-first `rescue` (issue 13, t65): were the latest
-   * poll's fall to go on until they execute ({@link latestMoveOn}), the exit would land under the band rule's health on
-   * the same prices (the shadow, the in-band rescue's gate, carried to that price: the band rule's landing, a pool's
-   * repayment or no operation, moves once with the price) and the rescue higher than the exit. An exit that would not
-   * land there gives way to a rescue that would; a rescue that would not land never takes the exit's place. Without the
-   * band-rule test every exit of a one-minute stepped fall (each poll a jump) waited and the pool fed the position
-   * (bk58 chain 1188: final equity 83,608 -> 35,415; buffered chains 1-2,600: -9.4 M).
-   */
-  private landsHigherOnTheFall(rescue: Plan, exit: Plan, id: string, t: number): boolean {
-    const s = this.subs.find((x) => x.id === id)
-    if (s === undefined) return false
-    const at = t + this.executionDelay(t)
-    const price = this.latestMoveOn(s, t, at)
-    const r = this.landingAt(rescue, s, price, at)
-    const e = this.landingAt(exit, s, price, at)
-    if (r === undefined) return false
-    if (e === undefined) return true
-    // The band rule's health on the same prices (the shadow, the in-band rescue's gate), carried to that price: its
-    // landing (a pool's repayment, or no operation) moves once with the price.
-    // Without a band-rule reading (no shadow) the exit stands.
-    const shadow = this.shadowHealth.get(id)
-    return shadow !== undefined && r > e && e < (shadow * price) / s.price
-  }
-
-  /** `s`'s health after `planned` were it to execute at `at` at oracle and market price `price` (its collateral's); undefined when it would not land. */
-  private landingAt(planned: Plan, s: SubAccountState, price: number, at: number): number | undefined {
-    const asset = s.collateralAsset
-    const subs = this.subs.map((x) => (x.collateralAsset === asset ? { ...x, price } : x))
-    if (subs.some((x) => planned.subAccounts.includes(x.id) && x.debt > 0 && healthOf(x) < 1)) return undefined
-    const pre: PortfolioState = { subAccounts: subs, pools: this.pools, idle: this.idle }
-    const judged = this.judge(planned, pre, (a) => (a === asset ? price : this.market(a)), at)
-    if ("reason" in judged || !judged.check.ok) return undefined
-    const after = applyPlan(pre, judged.swaps.plan).subAccounts.find((x) => x.id === s.id)
-    return after === undefined ? undefined : healthOf(after)
   }
 
   /**
