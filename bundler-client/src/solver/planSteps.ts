@@ -185,9 +185,12 @@ function fundFromDonors(w: WorkingPortfolio, t: Target, sources: string[]): void
  * split across the sub-account's routes when one pool is too thin, capped by `maxSlippageBps` and the limits of
  * {@link sizeSwapDeleverage}.
  *
+ * @param funding - The {@link Funding} tried: `idle: false` prefunds nothing from idle funds (the sale alone); `capAim`
+ *   sizes the sale on the repayment the caps count.
  * @returns A note for the plan's reason, or undefined when there is nothing to sell; `{ reason }` when no sale fits.
  */
-function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdle = true, capAim = false): string | undefined | { reason: string } {
+function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], funding: Pick<Funding, "idle" | "capAim">): string | undefined | { reason: string } {
+  const withIdle = funding.idle !== false
   const { i, s, policy } = t
   const curves = w.sellCurves(i)
   const bps = policy.maxSlippageBps ?? 0
@@ -221,7 +224,7 @@ function fundFromSwap(w: WorkingPortfolio, t: Target, sources: string[], withIdl
     flashable: s.flashable,
     capLeft: w.capLeft(i),
     // A cap-bound rescue's move must reach CAP_BOUND_FLOOR of the cap: its sale is sized on the repayment counted.
-    capsOnRepayment: capAim,
+    capsOnRepayment: funding.capAim === true,
     extraRouteCost: costs.gasPerAction.SellCollateral * costs.gasPrice,
   })
   if ("reason" in sizing) {
@@ -311,7 +314,7 @@ function fund(w: WorkingPortfolio, t: Target, funding: Funding): FundingResult {
   let note: string | undefined
   let swapRefusal: string | undefined
   if (funding.swap) {
-    const r = fundFromSwap(w, t, sources, funding.idle !== false, funding.capAim === true)
+    const r = fundFromSwap(w, t, sources, funding)
     if (typeof r === "object") swapRefusal = r.reason
     else note = r
   }
