@@ -284,9 +284,9 @@ type FundingResult = {
  * `AmountCapExceeded` or the 99 % bound refuses it), and keeps it only when it reaches `CAP_BOUND_GAIN` above the
  * health before (twice the module's gap: the rest is the price move until inclusion).
  */
-const CAP_BOUND_AIM = 0.995
-const CAP_BOUND_FLOOR = 0.991
-const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
+export const CAP_BOUND_AIM = 0.995
+export const CAP_BOUND_FLOOR = 0.991
+export const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
 
 /**
  * The module's second cap-bound test for a funding that sells (`RebalanceLib._capBound`, rule book `capBoundHonest`,

@@ -16,6 +16,7 @@
  */
 import { FLASHABLE_USE, type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
+import { CAP_BOUND_AIM, CAP_BOUND_FLOOR, CAP_BOUND_GAIN } from "./planSteps.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /** Lowest health the borrow of a one-pass boost may leave before the bought collateral is supplied (else flash-looped). */
@@ -86,7 +87,8 @@ function largestWithin(room: (x: number) => number, hi: number): number {
  * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
  */
 export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate | { reason: string } {
-  const { state: s, policy, epoch, curve, costs, goal, low, high, capLeft } = params
+  const { state: s, policy, epoch, curve, costs, goal, low, capLeft } = params
+  let high = params.high
   const bps = policy.maxSlippageBps ?? 0
   if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
@@ -159,7 +161,43 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
       b = hi
     }
   }
-  const landed = landing(b)
+  let landed = landing(b)
+  // Cap-bound boost (module `_checkPostConditions`, rule book `isCapBoundMove`; issue 13, stop 65): above the band by
+  // more than one rebalance's amount cap can move, a boost at the cap lands above the zone's top and none was planned
+  // (no-idle after a +50 % rally: health 2.1 and up, for hours; helper hunt65). The module takes a boost from above the
+  // band whose counted move is at least 99 % of `maxAmountPerRebalance` landing above the band, at least MIN_BAND_GAP
+  // under where it was. Its counted move is the honest one for the health it reaches (`_caps`: a plan losing l =
+  // min(maxSlippageBps, maxLossBps) moves (2 - l) gap / min(lltv, h - (1 - l) lltv), gap = |h D - C P lltv|, at most
+  // gap / lltv + 2 x its swaps' input), less than what this boost moves (it loses less than l): the borrow is sized
+  // (bisection) for an honest move of CAP_BOUND_AIM of the cap, within every other limit, and kept when that move is
+  // at least CAP_BOUND_FLOOR of it and the landing CAP_BOUND_GAIN under the health before (the rest is the price move
+  // until inclusion).
+  const h0 = healthOf(s)
+  const cap = policy.maxAmountPerRebalance
+  if (capped && limit === byCaps && landed.health > high * (1 + 1e-9) && h0 > policy.maxHealth && capLeft >= CAP_BOUND_AIM * cap) {
+    const l = Math.min(bps, policy.maxLossBps ?? 10_000) / 10_000
+    const honestAt = (x: number): number => {
+      const h = landing(x).health
+      const gap = Math.abs(h * D - C * P * lltv)
+      return Math.min(((2 - l) * gap) / Math.min(lltv, h - (1 - l) * lltv), gap / lltv + 2 * x)
+    }
+    const most = Math.min(bySlippage, byLiquidity, byFlash, bySupplyCap, byLtv)
+    const aim = CAP_BOUND_AIM * cap
+    let [lo, hi] = [0, Number.isFinite(most) ? most : 2 * cap]
+    if (honestAt(hi) >= aim) {
+      for (let i = 0; i < 80; i++) {
+        const mid = 0.5 * (lo + hi)
+        if (honestAt(mid) < aim) lo = mid
+        else hi = mid
+      }
+      const at = landing(hi)
+      if (honestAt(hi) >= CAP_BOUND_FLOOR * cap && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
+        b = hi
+        landed = at
+        high = Number.POSITIVE_INFINITY
+      }
+    }
+  }
   const { bought, supplied, health: healthAfter } = landed
   shortfall = landed.shortfall
   // The goal is often the zone's edge itself (which the keeper's landing margin already keeps inside the module's

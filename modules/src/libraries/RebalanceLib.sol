@@ -1466,8 +1466,16 @@ library RebalanceLib {
         // review rr13v V1, V2), and one that swaps must be a rescue the Safe could fund alone: its buffers' (the health
         // reached needs a plain move of the 99%) or its sale's (review rr13w W1; `_capBound`).
         if (run.due) (run.cap, run.honest) = _caps(run);
-        bool capBound = run.due && before < minHealth && _capBound(run, moved, cap - cap / 100);
-        if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
+        // Cap-bound boost (issue 13, stop 65, SECURITY.md row 154): due from above the band with no stop set or held
+        // (`Run.stop` 0; so due as a boost, `_trigger`: boosts allowed; not `Run.boost`, which a supply clears), the same
+        // counted move and honesty, it may land above the band, at least MIN_BAND_GAP under where it was (below). One
+        // flag for both (stack): from below when before < minHealth, from above otherwise.
+        bool capBound = run.due && (before < minHealth || (run.stop == 0 && before > policy.maxHealth))
+            && _capBound(run, moved, cap - cap / 100);
+        if (
+            (healthAfter < minHealth && !(capBound && before < minHealth))
+                || (healthAfter > maxHealth && !(capBound && before > minHealth))
+        ) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
         if (run.due) {
@@ -1492,7 +1500,16 @@ library RebalanceLib {
             // starts no cooldown (`_recordUsage`). Left (SECURITY.md row 138): a sale alone at the cap is cap-bound even
             // when the pools could fund a better rescue. The 1% slack is the planner's margin under
             // AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
-            if (capBound) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
+            if (capBound && before < minHealth) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
+            // Cap-bound from above (issue 13, stop 65, SECURITY.md row 154): the high edge rises to before -
+            // MIN_BAND_GAP. Above the band by more than one operation at the cap moves (a no-idle position after a +50 %
+            // rally: health 2.1 and up), a boost at the cap landed above the band and was refused, so nothing re-levered
+            // it for hours. It lowers health toward the band the owner set (boostAllowed; HealthDecreased refuses it
+            // otherwise), each step is charged at least 99% of the cap (at most maxAmountPerEpoch / (0.99 cap) per
+            // epoch), gains at least MIN_BAND_GAP, starts the cooldown (`_recordUsage`) and loses at most maxLossBps of
+            // its move, all epoch caps unchanged; its counted move is the honest one for the health it reached, so
+            // padding buys no step, and one that swaps is the sale's or the buffers' alone (`_capBound`).
+            if (capBound && before > minHealth) high = Math.max(high, before - ConstantsLib.MIN_BAND_GAP);
 
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);

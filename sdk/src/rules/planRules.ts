@@ -967,8 +967,17 @@ export function landingZone(before: bigint, minHealth: bigint, target: bigint, m
  * meet {@link capBoundHonest} (review rr13w W1). Every other rule is unchanged (HealthOutsideLandingZone names that edge).
  */
 export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
+  return before < minHealth && isCapBoundMove(moved, honest, cap)
+}
+
+/**
+ * The cap-bound rules' move test (RebalanceLib `_capBound`'s first half), for a rescue from below the band
+ * ({@link isCapBound}) and a boost from above it (issue 13, stop 65): `min(moved, honest) >= cap - floor(cap / 100)`
+ * (loan base units; `honest` undefined: unbounded, the move alone).
+ */
+export function isCapBoundMove(moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
   const counted = honest === undefined ? moved : min(moved, honest)
-  return before < minHealth && counted >= cap - cap / 100n
+  return counted >= cap - cap / 100n
 }
 
 /**
@@ -1618,12 +1627,15 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // Cap-bound rescue (issue 13): due from below the band, its move counted up to the honest move for the health it
     // reached (rr13v V1, V2) at least 99 % of the cap, and when it swaps the buffers' or the sale's rescue alone (rr13w
     // W1), it may land below the band.
-    const capBound =
-      r.due &&
-      before < minHealth &&
-      isCapBound(before, minHealth, moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
+    const counted = (): boolean =>
+      isCapBoundMove(moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
       capBoundHonest(r.state, healthAfter, r.swapped, cap)
-    if ((healthAfter < minHealth && !capBound) || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
+    const capBound = r.due && before < minHealth && counted()
+    // Cap-bound boost (issue 13, stop 65): due from above the band with no stop set (`r.stop` 0), the same counted move
+    // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was.
+    const capBoundBoost = r.due && r.stop === 0n && before > policy.maxHealth && counted()
+    if ((healthAfter < minHealth && !capBound) || (healthHigh > maxHealth && !capBoundBoost))
+      revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
       // Engaged: [before + MIN_BAND_GAP, exitHealth], from below the band also above the ordinary lower bound.
@@ -1633,6 +1645,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
       }
       // Cap-bound from below: the low edge drops to before + MIN_BAND_GAP (below the zone's high edge, which is >= target).
       if (capBound) low = min(low, before + MIN_BAND_GAP)
+      // Cap-bound from above: the high edge rises to before - MIN_BAND_GAP (above the zone's low edge, which is <= target).
+      if (capBoundBoost) high = max(high, before - MIN_BAND_GAP)
       if (healthAfter < low || healthHigh > high) revert("HealthOutsideLandingZone", id, healthHigh > high ? healthHigh : healthAfter, low, high)
     } else {
       const further = [healthAfter, healthHigh].find((x) => distance(x, target) > distance(before, target))
@@ -1849,3 +1863,4 @@ export function lossPpbOf(loss: bigint, state: RuleMarketState): bigint {
   if (equity <= 0n) return UINT32_MAX
   return min(mulDivUp(loss, PPB, equity), UINT32_MAX)
 }
+
