@@ -166,32 +166,37 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   // more than one rebalance's amount cap can move, a boost at the cap lands above the zone's top and none was planned
   // (no-idle after a +50 % rally: health 2.1 and up, for hours; helper hunt65). The module takes a boost from above the
   // band whose counted move is at least 99 % of `maxAmountPerRebalance` landing above the band, at least MIN_BAND_GAP
-  // under where it was. Its counted move is the honest one for the health it reaches (`_caps`: a plan losing l =
-  // min(maxSlippageBps, maxLossBps) moves (2 - l) gap / min(lltv, h - (1 - l) lltv), gap = |h D - C P lltv|, at most
-  // gap / lltv + 2 x its swaps' input), less than what this boost moves (it loses less than l): the borrow is sized
-  // (bisection) for an honest move of CAP_BOUND_AIM of the cap, within every other limit, and kept when that move is
-  // at least CAP_BOUND_FLOOR of it and the landing CAP_BOUND_GAIN under the health before (the rest is the price move
-  // until inclusion).
+  // under where it was. Its counted move is its net move (the borrow and the supplied collateral's value) up to the
+  // honest one for the health it reaches (`_caps`: a plan losing l = min(maxSlippageBps, maxLossBps) moves (2 - l) gap /
+  // min(lltv, h - (1 - l) lltv), gap = |h D - C P lltv|, at most gap / lltv + 2 x its swaps' input): the borrow is sized
+  // (bisection) for a counted move of CAP_BOUND_AIM of the cap, within every other limit, and kept when that move is
+  // at least CAP_BOUND_FLOOR of it, the swap clause holds (twice the purchase, or the plain move to that health, at
+  // least that), and the landing is CAP_BOUND_GAIN under the health before (the rest is the price move until
+  // inclusion).
   const h0 = healthOf(s)
   const cap = policy.maxAmountPerRebalance
   if (capped && limit === byCaps && landed.health > high * (1 + 1e-9) && h0 > policy.maxHealth && capLeft >= CAP_BOUND_AIM * cap) {
     const l = Math.min(bps, policy.maxLossBps ?? 10_000) / 10_000
-    const honestAt = (x: number): number => {
-      const h = landing(x).health
-      const gap = Math.abs(h * D - C * P * lltv)
-      return Math.min(((2 - l) * gap) / Math.min(lltv, h - (1 - l) * lltv), gap / lltv + 2 * x)
+    // What the module counts of a boost borrowing x: min(its net move, the honest move for the health it reaches).
+    const countedAt = (x: number): number => {
+      const at = landing(x)
+      const gap = Math.abs(at.health * D - C * P * lltv)
+      const honest = Math.min(((2 - l) * gap) / Math.min(lltv, at.health - (1 - l) * lltv), gap / lltv + 2 * x)
+      return Math.min(x + at.supplied * P, honest)
     }
+    // `_capBound`'s swap clause: the sale's honesty (twice the swapped input) or the buffers' (a plain move to the health).
+    const honestSwap = (x: number): boolean => 2 * x >= CAP_BOUND_FLOOR * cap || Math.abs(landing(x).health * D - C * P * lltv) / lltv >= CAP_BOUND_FLOOR * cap
     const most = Math.min(bySlippage, byLiquidity, byFlash, bySupplyCap, byLtv)
     const aim = CAP_BOUND_AIM * cap
     let [lo, hi] = [0, Number.isFinite(most) ? most : 2 * cap]
-    if (honestAt(hi) >= aim) {
+    if (countedAt(hi) >= aim) {
       for (let i = 0; i < 80; i++) {
         const mid = 0.5 * (lo + hi)
-        if (honestAt(mid) < aim) lo = mid
+        if (countedAt(mid) < aim) lo = mid
         else hi = mid
       }
       const at = landing(hi)
-      if (honestAt(hi) >= CAP_BOUND_FLOOR * cap && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
+      if (countedAt(hi) >= CAP_BOUND_FLOOR * cap && honestSwap(hi) && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
         b = hi
         landed = at
         high = Number.POSITIVE_INFINITY
