@@ -1687,8 +1687,14 @@ library RebalanceLib {
             if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
         }
         // An exit due only by the owner's engaged stop (health at or above minHealth) may bring each epoch counter to at
-        // most half its cap (review rr13s S4): the other half is kept for rescues from below minHealth.
-        if (run.stop > run.healthBefore && run.healthBefore >= policy.minHealth) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
+        // most half its cap (review rr13s S4): the other half is kept for rescues from below minHealth. So may a
+        // cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop only a
+        // cap-bound boost lands there): stepping down from far above the band, an honest keeper would otherwise spend
+        // `maxRebalancesPerEpoch` and a crash later in the epoch found its rescue refused (review cbt65).
+        if (
+            (run.stop > run.healthBefore && run.healthBefore >= policy.minHealth)
+                || (run.stop == 0 && run.healthAfter > policy.maxHealth)
+        ) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
         // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
         // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.
         // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,

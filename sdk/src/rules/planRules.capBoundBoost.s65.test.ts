@@ -59,4 +59,13 @@ describe("cap-bound boost (RebalanceLib._checkPostConditions, issue 13, stop 65)
   test("boosts not allowed: not due (the plan has no trigger), as before", () => {
     expect(refusalOf(boost(far(500n * USD, { boostAllowed: false }), 500n * USD))[0]).toBe("NoTrigger")
   })
+
+  test("half of each epoch cap, as a stop's exit (review cbt65): with 5 of 10 rebalances spent a cap-bound boost is refused EpochRebalanceCapExceeded(6, 5); a boost landing in the band keeps the whole cap", () => {
+    const spent = { ...far(500n * USD), usage: { ...usage, epoch: Math.floor(1_700_000_000 / 86_400), rebalances: 5 } }
+    expect(refusalOf(boost(spent, 500n * USD))).toEqual(["EpochRebalanceCapExceeded", ID, 6n, 5n])
+    // Near the band (1,900 USDC cap): the same count, landing in the band, is accepted.
+    const near = { ...far(20_000n * USD), usage: { ...usage, epoch: Math.floor(1_700_000_000 / 86_400), rebalances: 5 } }
+    const toBand = (collateralValue(near.state.collateral, near.state.price) * LLTV) / h(1.6) - near.state.debt
+    expect(refusalOf(boost(near, toBand))).toEqual(["accepted"])
+  })
 })

@@ -1767,8 +1767,12 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const budget = big(policy.maxEpochLossBps) * PPB_PER_BPS
     if (lossPpb > budget) revert("EpochLossBudgetExceeded", id, lossPpb, budget)
     // RebalanceLib `_checkStopExitShare` (review rr13s S4): an exit due only by the engaged stop (health at or above
-    // minHealth) may bring each counter to at most half its cap (rounded down); the other half is kept for rescues.
-    if (r.stop > r.healthBefore && r.healthBefore >= policy.minHealth) {
+    // minHealth) may bring each counter to at most half its cap (rounded down); the other half is kept for rescues. So
+    // may a cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop, only a
+    // cap-bound boost lands there).
+    const exitShare = r.stop > r.healthBefore && r.healthBefore >= policy.minHealth
+    const capBoundBoostShare = r.stop === 0n && (results[k] as RuleSubAccountResult).healthAfter > policy.maxHealth
+    if (exitShare || capBoundBoostShare) {
       const half = (cap: bigint): bigint => cap / 2n
       if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
       if (count > half(big(policy.maxRebalancesPerEpoch))) revert("EpochRebalanceCapExceeded", id, count, half(big(policy.maxRebalancesPerEpoch)))
