@@ -128,13 +128,15 @@ contract CapBoundBoostAttacksTest is Fixture {
         assertEq(module.getEpochUsage(safe, idA).lastRebalance, 0, "no cooldown started");
     }
 
-    /// @dev (ii) Repeated cap-bound boosts (cooldown 1 h, maxRebalancesPerEpoch 3): the second within the hour is refused
-    /// CooldownActive, three per epoch are accepted, the fourth is refused EpochRebalanceCapExceeded(idA, 4, 3); each
-    /// lowers health by at least MIN_BAND_GAP and loses at most maxLossBps (50) of its move.
+    /// @dev (ii) Repeated cap-bound boosts (cooldown 1 h, maxRebalancesPerEpoch 6): the second within the hour is refused
+    /// CooldownActive, three per epoch are accepted (half the count, `_checkStopExitShare`), the fourth is refused
+    /// EpochRebalanceCapExceeded(idA, 4, 3), the halved cap; each lowers health by at least MIN_BAND_GAP and loses at most
+    /// maxLossBps (50) of its move. The other half stays for rescues: after them, a -45 % gap's rescue from below the
+    /// band is accepted (count 4 of 6).
     function test_RepeatedCapBoundBoosts_BoundedByCooldownAndEpochCount() public {
         vm.warp((block.timestamp / 1 days + 1) * 1 days); // the start of an epoch
         _refresh();
-        setPolicyFor(safe, _policyA(1 hours, 3));
+        setPolicyFor(safe, _policyA(1 hours, 6));
         for (uint256 i; i < 3; ++i) {
             uint256 before = healthOf(safe, wethMarket);
             int256 valueBefore = _value();
@@ -155,6 +157,14 @@ contract CapBoundBoostAttacksTest is Fixture {
         (bool ok4, bytes memory reason4) = handle(keeperOp(safe, keeper, _boostPlan(CAP), keeperKey));
         assertFalse(ok4, "fourth in the epoch");
         assertEq(reason4, abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, idA, 4, 3));
+        // The rescues' half: a -45 % gap (25,300 x 0.86 / debt < minHealth) and the pool's rescue is accepted.
+        wethOracle.setPrice(2530e18);
+        oracle2.setPrice(2530e18);
+        uint256 low = healthOf(safe, wethMarket);
+        assertLt(low, 1.2e18, "below the band");
+        handleOk(keeperOp(safe, keeper, plan1(idA, action(ActionKind.WithdrawFromPool, 0, address(usdcVault), CAP), action(ActionKind.Repay, 0, address(0), CAP)), keeperKey));
+        assertGt(healthOf(safe, wethMarket), low + ConstantsLib.MIN_BAND_GAP, "rescued");
+        assertEq(module.getEpochUsage(safe, idA).rebalances, 4);
     }
 
     /// @dev Residual (new exposure): a cap-bound boost from far above the band starts the cooldown although the

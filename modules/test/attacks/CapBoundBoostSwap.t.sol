@@ -10,7 +10,8 @@ import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 /// @notice Cap-bound boost with a swap (issue 13, stop 65): Borrow(~cap / 2), BuyCollateral, SupplyCollateral (net move ~99.9 % of the cap) from health
 /// 2.2, through handleOps with the keeper's session key. Each is accepted above the band (its sale clause: 2 x swapped
 /// >= 99 % of the cap), loses a real swap cost but at most maxLossBps (50) of its move, and a compromised keeper
-/// repeating it is bounded by maxRebalancesPerEpoch (3): the fourth is refused EpochRebalanceCapExceeded.
+/// repeating it is bounded by half of maxRebalancesPerEpoch (6: three; `_checkStopExitShare`, the rescues keep the other
+/// half): the fourth is refused EpochRebalanceCapExceeded(4, 3).
 contract CapBoundBoostSwapTest is SwapBase {
     uint256 internal constant CAP = 500e6;
     /// @dev The net move is the borrow plus the collateral value supplied (~2 x borrow): 249.9 borrowed moves ~499.5.
@@ -19,7 +20,7 @@ contract CapBoundBoostSwapTest is SwapBase {
     function setUp() public override {
         super.setUp();
         Policy memory p = swapPolicy(wethMarket, true);
-        (p.maxAmountPerRebalance, p.maxRebalancesPerEpoch) = (uint128(CAP), 3);
+        (p.maxAmountPerRebalance, p.maxRebalancesPerEpoch) = (uint128(CAP), 6);
         wethId = setPolicy(p);
         vm.warp((block.timestamp / 1 days + 1) * 1 days); // the start of an epoch
         moveWethHealthTo(2.2e18);
