@@ -175,7 +175,9 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
   // inclusion).
   const h0 = healthOf(s)
   const cap = policy.maxAmountPerRebalance
-  if (capped && limit === byCaps && landed.health > high * (1 + 1e-9) && h0 > policy.maxHealth && capLeft >= CAP_BOUND_AIM * cap) {
+  // Only where the boost at the cap lands above the band itself (not merely above the margined aim `high`: there the
+  // caller's plan at the read price reaches the zone, `solveAimed`; taken first, bk51's no-idle boost lost a poll).
+  if (capped && limit === byCaps && landed.health > Math.max(high, policy.maxHealth) * (1 + 1e-9) && h0 > policy.maxHealth && capLeft >= CAP_BOUND_AIM * cap) {
     const l = Math.min(bps, policy.maxLossBps ?? 10_000) / 10_000
     // What the module counts of a boost borrowing x: min(its net move, the honest move for the health it reaches).
     const countedAt = (x: number): number => {
@@ -188,7 +190,7 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
     const honestSwap = (x: number): boolean => 2 * x >= CAP_BOUND_FLOOR * cap || Math.abs(landing(x).health * D - C * P * lltv) / lltv >= CAP_BOUND_FLOOR * cap
     const most = Math.min(bySlippage, byLiquidity, byFlash, bySupplyCap, byLtv)
     const aim = CAP_BOUND_AIM * cap
-    let [lo, hi] = [0, Number.isFinite(most) ? most : 2 * cap]
+    let [lo, hi] = [0, Math.min(most, cap)]
     if (countedAt(hi) >= aim) {
       for (let i = 0; i < 80; i++) {
         const mid = 0.5 * (lo + hi)

@@ -1606,6 +1606,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its counted move.
   let maxLossBps = BPS
   for (const r of runs) if (big(r.policy.maxLossBps) < maxLossBps) maxLossBps = big(r.policy.maxLossBps)
+  const highs: bigint[] = []
   const results: RuleSubAccountResult[] = runs.map((r) => {
     const debtAfter = debtOf(r)
     const collateralAfter = r.collateral
@@ -1614,6 +1615,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const range = r.state.thresholdFloored ? aaveFrameHealthRange(r.state, collateralAfter, debtAfter) : undefined
     const healthAfter = range?.low ?? healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
     const healthHigh = range?.high ?? healthAfter
+    highs.push(healthHigh)
     const { policy, id } = r
     const before = r.healthBefore
     if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)
@@ -1627,13 +1629,14 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // Cap-bound rescue (issue 13): due from below the band, its move counted up to the honest move for the health it
     // reached (rr13v V1, V2) at least 99 % of the cap, and when it swaps the buffers' or the sale's rescue alone (rr13w
     // W1), it may land below the band.
-    const counted = (): boolean =>
-      isCapBoundMove(moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
-      capBoundHonest(r.state, healthAfter, r.swapped, cap)
-    const capBound = r.due && before < minHealth && counted()
-    // Cap-bound boost (issue 13, stop 65): due from above the band with no stop set (`r.stop` 0), the same counted move
-    // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was.
-    const capBoundBoost = r.due && r.stop === 0n && before > policy.maxHealth && counted()
+    const counted = (at: bigint): boolean =>
+      isCapBoundMove(moved, honestMoveCaps(r.state, at, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
+      capBoundHonest(r.state, at, r.swapped, cap)
+    const capBound = r.due && before < minHealth && counted(healthAfter)
+    // Cap-bound boost (issue 13, stop 65): due from above the band with no stop held (`r.stop` 0), the same counted move
+    // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was. Judged at the high end of an
+    // Aave health range (review rv65b F1): a boost's honest move shrinks as its landing rises, the strict side.
+    const capBoundBoost = r.due && r.stop === 0n && before > policy.maxHealth && counted(healthHigh)
     if ((healthAfter < minHealth && !capBound) || (healthHigh > maxHealth && !capBoundBoost))
       revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
@@ -1771,7 +1774,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // may a cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop, only a
     // cap-bound boost lands there).
     const exitShare = r.stop > r.healthBefore && r.healthBefore >= policy.minHealth
-    const capBoundBoostShare = r.stop === 0n && (results[k] as RuleSubAccountResult).healthAfter > policy.maxHealth
+    const capBoundBoostShare = r.stop === 0n && (highs[k] as bigint) > policy.maxHealth
     if (exitShare || capBoundBoostShare) {
       const half = (cap: bigint): bigint => cap / 2n
       if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
