@@ -372,8 +372,10 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
   // that gains at least MIN_BAND_GAP (cap-bound rescue), and the next block another, instead of waiting to be liquidated.
   let capBound = false
   const saved = a.capTotal
-  // Cap-bound: below the band only (module `_capBound`: an in-band rescue lands in its zone or not at all).
-  if (best === undefined && a.low) {
+  // Cap-bound: below the band, or (stop 66) inside it below the target (module `_checkPostConditions`: a due in-band
+  // rescue whose counted move is 99 % of the cap may land under its zone, MIN_BAND_GAP up; after a fall that left a large
+  // position just above minHealth no operation reached the zone's half band of gain and none was sent).
+  if (best === undefined && (a.low || a.inBand)) {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap

@@ -1469,12 +1469,16 @@ library RebalanceLib {
         // Cap-bound boost (issue 13, stop 65, SECURITY.md row 154): due from above the band with no stop set or held
         // (`Run.stop` 0; so due as a boost, `_trigger`: boosts allowed; not `Run.boost`, which a supply clears), the same
         // counted move and honesty, it may land above the band, at least MIN_BAND_GAP under where it was (below). One
-        // flag for both (stack): from below when before < minHealth, from above otherwise.
-        bool capBound = run.due && (before < minHealth || (run.stop == 0 && before > policy.maxHealth))
+        // flag for both (stack): from below when before < target, from above otherwise.
+        // Cap-bound in-band rescue (issue 13, stop 66, SECURITY.md row 155): due inside the band below the target
+        // (`Policy.rescueBelowTarget`, no stop engaged: `Run.stop` <= 1), the same counted move and honesty, it may land
+        // under its in-band zone's low edge, at least MIN_BAND_GAP above where it was (below).
+        bool capBound = run.due
+            && (before < minHealth || (run.stop <= 1 && before < target) || (run.stop == 0 && before > policy.maxHealth))
             && _capBound(run, moved, cap - cap / 100);
         if (
             (healthAfter < minHealth && !(capBound && before < minHealth))
-                || (healthAfter > maxHealth && !(capBound && before > minHealth))
+                || (healthAfter > maxHealth && !(capBound && before > policy.maxHealth))
         ) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
@@ -1500,7 +1504,14 @@ library RebalanceLib {
             // starts no cooldown (`_recordUsage`). Left (SECURITY.md row 138): a sale alone at the cap is cap-bound even
             // when the pools could fund a better rescue. The 1% slack is the planner's margin under
             // AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
-            if (capBound && before < minHealth) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
+            // In band below the target (stop 66, SECURITY.md row 155): the same step from inside the band. After a fall
+            // that left a large position just above minHealth (1.18, band [1.15, 1.7], target 1.4), one operation at the
+            // cap gained 0.08 < the in-band zone's (target - min) / 2 = 0.125, so nothing was taken while a fixed-band
+            // rule, a little lower and so below its band, was rescued cap-bound past it; a -15 % gap then liquidated the
+            // autopilot alone. The same bounds as from below: each step at least 99% of the cap counted honestly, at
+            // least MIN_BAND_GAP of gain, at most maxLossBps of its move, every epoch cap; in band it starts no
+            // cooldown (`_recordUsage`, row 150), so the steps of one fall follow at once.
+            if (capBound && before < target) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
             // Cap-bound from above (issue 13, stop 65, SECURITY.md row 154): the high edge rises to before -
             // MIN_BAND_GAP. Above the band by more than one operation at the cap moves (a no-idle position after a +50 %
             // rally: health 2.1 and up), a boost at the cap landed above the band and was refused, so nothing re-levered
@@ -1509,7 +1520,7 @@ library RebalanceLib {
             // epoch), gains at least MIN_BAND_GAP, starts the cooldown (`_recordUsage`) and loses at most maxLossBps of
             // its move, all epoch caps unchanged; its counted move is the honest one for the health it reached, so
             // padding buys no step, and one that swaps is the sale's or the buffers' alone (`_capBound`).
-            if (capBound && before > minHealth) high = Math.max(high, before - ConstantsLib.MIN_BAND_GAP);
+            if (capBound && before > policy.maxHealth) high = Math.max(high, before - ConstantsLib.MIN_BAND_GAP);
 
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);

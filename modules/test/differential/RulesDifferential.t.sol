@@ -333,7 +333,10 @@ contract RulesDifferentialTest is SwapBase {
     /// @dev WETH far above its band (boosts allowed), a parked boost with maxAmountPerRebalance set around its borrow
     /// (`_capBoundBoost`; issue 13, stop 65, review rv65b F3).
     uint256 internal constant CAP_BOUND_BOOST = 9;
-    uint256 internal constant SHAPES = 10;
+    /// @dev WETH inside its band below its target under rescueBelowTarget, a step with maxAmountPerRebalance set around
+    /// its move (`_capBoundInBand`; issue 13, stop 66).
+    uint256 internal constant CAP_BOUND_IN_BAND = 10;
+    uint256 internal constant SHAPES = 11;
 
     /// @dev How the not-due WETH sub-account of a PADDED_RESCUE moves: toward its target (allowed), past it, away
     /// from it (a boost-allowed borrow), or down toward it without boosts (a swap deleverage repaying too little).
@@ -394,6 +397,7 @@ contract RulesDifferentialTest is SwapBase {
         if (shape == CAP_BOUND) return _capBoundRescue();
         if (shape == IN_BAND_RESCUE) return _inBandRescue();
         if (shape == CAP_BOUND_BOOST) return _capBoundBoost();
+        if (shape == CAP_BOUND_IN_BAND) return _capBoundInBand();
         Policy memory p = module.getPolicy(safe, wethId);
         bool up = shape == PARKED_BOOST || shape == SWAP_BOOST;
         _wethHealthTo(up ? p.maxHealth + 0.02e18 + _below(0.5e18) : 1.01e18 + _below(p.minHealth - 1.02e18));
@@ -527,6 +531,22 @@ contract RulesDifferentialTest is SwapBase {
     function _capBoundRescue() internal returns (Plan memory plan) {
         Policy memory p = module.getPolicy(safe, wethId);
         _wethHealthTo(1.01e18 + _below(p.minHealth - 1.03e18));
+        return _capBoundStep(p);
+    }
+
+    /// @dev `_capBoundRescue` from inside the band below the target under rescueBelowTarget (issue 13, stop 66): WETH at
+    /// [minHealth, target - 0.02], a step landing 0.005-0.155 up (under the in-band zone or into it), cap-bound or not.
+    function _capBoundInBand() internal returns (Plan memory plan) {
+        caseTag = "calm rescue";
+        _setPolicyField(wethId, FIELD_RESCUE, 1);
+        Policy memory p = module.getPolicy(safe, wethId);
+        _wethHealthTo(p.minHealth + _below(p.targetHealth - p.minHealth - 0.02e18));
+        return _capBoundStep(p);
+    }
+
+    /// @dev A cap-bound-shaped step on WETH (policy `p`) from its health now: padded, mixed or honest, the amount cap set
+    /// at its move x 1000 / (985-1005).
+    function _capBoundStep(Policy memory p) internal returns (Plan memory plan) {
         MarketState memory s = wethState();
         uint256 perMille = 985 + _below(21);
         if (p.boostAllowed && _chance(60)) return _paddedCapBound(s, perMille);

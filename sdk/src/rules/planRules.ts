@@ -1632,7 +1632,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const counted = (at: bigint): boolean =>
       isCapBoundMove(moved, honestMoveCaps(r.state, at, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
       capBoundHonest(r.state, at, r.swapped, cap)
-    const capBound = r.due && before < minHealth && counted(healthAfter)
+    // Cap-bound in-band rescue (stop 66): due inside the band below the target (rescueBelowTarget, no stop engaged:
+    // `r.stop` <= 1), the same counted move and honesty, it may land under the in-band zone's low edge.
+    const capBound = r.due && (before < minHealth || (r.stop <= 1n && before < target)) && counted(healthAfter)
     // Cap-bound boost (issue 13, stop 65): due from above the band with no stop held (`r.stop` 0), the same counted move
     // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was. Judged at the high end of an
     // Aave health range (review rv65b F1): a boost's honest move shrinks as its landing rises, the strict side.
@@ -1646,7 +1648,8 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         low = max(before < minHealth ? low : 0n, before + MIN_BAND_GAP)
         high = maxHealth
       }
-      // Cap-bound from below: the low edge drops to before + MIN_BAND_GAP (below the zone's high edge, which is >= target).
+      // Cap-bound from below the band or the target: the low edge drops to before + MIN_BAND_GAP (below the zone's high
+      // edge, which is >= target).
       if (capBound) low = min(low, before + MIN_BAND_GAP)
       // Cap-bound from above: the high edge rises to before - MIN_BAND_GAP (above the zone's low edge, which is <= target).
       if (capBoundBoost) high = max(high, before - MIN_BAND_GAP)
