@@ -1674,7 +1674,8 @@ library RebalanceLib {
         // Nor, with the flag and no stop engaged, does a rescue from below the band that leaves it below the target
         // (issue 13, stop 64, SECURITY.md row 152): it is still due (an in-band rescue), so the rescue that finishes the
         // fall is not held back either; each step gains at least half the lower band, so one fall takes at most three
-        // (one from below the band, two in band), then nothing is due. A boost landing below the target still starts it
+        // (one from below the band, two in band), then nothing is due; or, cap-bound in band (stop 66, row 155), steps of
+        // at least MIN_BAND_GAP within half of each epoch cap (below). A boost landing below the target still starts it
         // (no boost-then-rescue round trip at once).
         uint256 before = run.healthBefore;
         bool inBand = before >= policy.minHealth && before < policy.targetHealth && run.stop <= 1;
@@ -1702,9 +1703,14 @@ library RebalanceLib {
         // cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop only a
         // cap-bound boost lands there): stepping down from far above the band, an honest keeper would otherwise spend
         // `maxRebalancesPerEpoch` and a crash later in the epoch found its rescue refused (review cbt65).
+        // So may a cap-bound in-band rescue (stop 66, SECURITY.md row 155, review rv66): due inside the band below the
+        // target with no stop engaged, landing under its in-band zone (only a cap-bound step lands there). It starts no
+        // cooldown, so the MIN_BAND_GAP steps of one fall (up to (target - min) / MIN_BAND_GAP of them) spent
+        // `maxRebalancesPerEpoch` and a crash's rescue later in the epoch was refused `EpochRebalanceCapExceeded`.
         if (
-            (run.stop > run.healthBefore && run.healthBefore >= policy.minHealth)
+            (run.stop > before && before >= policy.minHealth)
                 || (run.stop == 0 && run.healthAfter > policy.maxHealth)
+                || (inBand && run.due && run.healthAfter < before + (policy.targetHealth - policy.minHealth) / 2)
         ) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
         // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
         // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.

@@ -155,10 +155,11 @@ contract CapBoundInBandTest is Fixture {
     }
 
     /// @dev 495 = cap - cap / 100, the lowest cap-bound move, then more steps at once (cooldown 1 h: an in-band step
-    /// starts none), each up by at least MIN_BAND_GAP; the epoch amount (1,000) ends the sequence with exactly
-    /// EpochAmountCapExceeded(idA, 1,500, 1,000), nothing moved.
+    /// starts none), each up by at least MIN_BAND_GAP; such steps take at most half of each epoch counter (review rv66):
+    /// maxAmountPerEpoch 2,000 ends the sequence at 1,000 with exactly EpochAmountCapExceeded(idA, 1,495, 1,000),
+    /// nothing moved.
     function test_CapBoundInBandSteps_Repeat_UntilTheEpochAmountCap() public {
-        setPolicyFor(safe, _policyA(true, 1 hours, 1000e6));
+        setPolicyFor(safe, _policyA(true, 1 hours, 2000e6));
         uint256 h0 = healthOf(safe, wethMarket);
         handleOk(keeperOp(safe, keeper, _repay(495e6), keeperKey));
         uint256 h1 = healthOf(safe, wethMarket);

@@ -9,11 +9,11 @@ import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
 /// EntryPoint.handleOps with the keeper's session key. WETH 10 / 18,000 USDC, band [1.2, 1.4, 1.7] with
 /// `rescueBelowTarget`, maxAmountPerRebalance 180 (1 % of the debt), maxRebalancesPerEpoch 10 (the default), cooldown
 /// 600. A fall leaves it at 1.205, in band below the target. One repayment of the cap gains ~0.012 < the in-band zone's
-/// half band 0.1: before 4a070c74 every such step was refused `HealthOutsideLandingZone(id, h, before + 0.1, 1.55)`
-/// and the epoch's count stayed whole. Now each lands (MIN_BAND_GAP up, starting no cooldown), so a keeper takes ten in
-/// one block, all still under the target, and a crash later in the epoch finds its rescue refused
-/// `EpochRebalanceCapExceeded`. Unlike the cap-bound boost (row 154, `_checkStopExitShare`: at most half of each epoch
-/// counter), the in-band cap-bound step may spend the whole count and amount the rescues from below the band need.
+/// half band 0.1: before 4a070c74 every such step was refused `HealthOutsideLandingZone(id, h, before + 0.1, 1.55)`.
+/// With 4a070c74 each landed (MIN_BAND_GAP up, starting no cooldown), so a keeper took ten in one block, all still under
+/// the target, and a crash later in the epoch found its rescue refused `EpochRebalanceCapExceeded(id, 11, 10)` (the
+/// review's finding). Fixed: such steps take at most half of each epoch counter (`_checkStopExitShare`, as a stop's exit
+/// and the cap-bound boost, row 154), so the rescues keep the other half.
 contract Rv66CapBoundInBandStallTest is AttackBase {
     uint256 internal constant CAP = 180e6;
 
@@ -32,64 +32,72 @@ contract Rv66CapBoundInBandStallTest is AttackBase {
         return repayPlan(CAP);
     }
 
-    /// Ten cap-bound in-band steps in one block spend maxRebalancesPerEpoch; the crash rescue three hours later is
-    /// refused EpochRebalanceCapExceeded(id, 11, 10), nothing but gas leaving the Safe. Without the ten steps (what
-    /// the module allowed before 4a070c74: each was refused at the in-band zone) the same crash rescue lands.
-    function test_Rv66_InBandCapBoundStepsSpendTheCount_CrashRescueRefused() public {
-        uint256 snap = vm.snapshotState();
-        for (uint256 i; i < 10; ++i) {
+    /// Cap-bound in-band steps in one block: five are accepted (half of maxRebalancesPerEpoch 10), the sixth is refused
+    /// EpochRebalanceCapExceeded(id, 6, 5), nothing but gas leaving the Safe; the crash rescue three hours later (from
+    /// below the band, the whole count) is accepted. (With 4a070c74 alone: ten steps, the crash rescue refused
+    /// EpochRebalanceCapExceeded(id, 11, 10).)
+    function test_Rv66_InBandCapBoundStepsTakeHalfTheCount_CrashRescueKept() public {
+        for (uint256 i; i < 5; ++i) {
             uint256 before = healthOf(safe, wethMarket);
             handleOk(keeperOp(safe, keeper, repayPlan(CAP), keeperKey));
             uint256 landed = healthOf(safe, wethMarket);
             assertGe(landed, before + ConstantsLib.MIN_BAND_GAP, "MIN_BAND_GAP up");
             assertLt(landed, before + 0.1e18, "under the in-band zone: refused before 4a070c74");
         }
-        uint256 h10 = healthOf(safe, wethMarket);
-        assertLt(h10, 1.4e18, "still under the target");
-        assertApproxEqAbs(h10, 1.3389e18, 0.0001e18, "1.205 x 18,000 / 16,200");
         EpochUsage memory u = module.getEpochUsage(safe, wethId);
-        assertEq(u.rebalances, 10, "the whole epoch count spent");
-        assertEq(u.amountMoved, 10 * CAP);
+        assertEq(u.rebalances, 5, "half the epoch count");
+        assertEq(u.amountMoved, 5 * CAP);
         assertEq(u.lastRebalance, 0, "no cooldown: all in one block");
-
-        // Three hours later, same epoch: a crash to 1.1.
-        vm.warp(block.timestamp + 3 hours);
-        _dropWethHealthTo(1.1e18);
         _expectRefusedWith(
-            _crashRescue(), abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 11, 10)
+            repayPlan(CAP), abi.encodeWithSelector(ILeverageModule.EpochRebalanceCapExceeded.selector, wethId, 6, 5)
         );
-        assertLt(healthOf(safe, wethMarket), 1.2e18, "left below the band for the rest of the epoch");
+        assertLt(healthOf(safe, wethMarket), 1.4e18, "still under the target");
 
-        // Before 4a070c74 (no in-band step could land): the same crash rescue is accepted.
-        vm.revertToState(snap);
+        // Three hours later, same epoch: a crash to 1.1; its rescue keeps the whole count.
         vm.warp(block.timestamp + 3 hours);
         _dropWethHealthTo(1.1e18);
         handleOk(keeperOp(safe, keeper, _crashRescue(), keeperKey));
-        assertEq(module.getEpochUsage(safe, wethId).rebalances, 1);
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 6);
+        assertGt(healthOf(safe, wethMarket), 1.1e18 + ConstantsLib.MIN_BAND_GAP);
     }
 
-    /// The same stall through the epoch amount: maxAmountPerEpoch 10 x cap (count 20). Ten in-band steps spend it;
-    /// the crash rescue is refused EpochAmountCapExceeded(id, 11 x 180, 10 x 180).
-    function test_Rv66_InBandCapBoundStepsSpendTheEpochAmount_CrashRescueRefused() public {
+    /// The same through the epoch amount: maxAmountPerEpoch 10 x cap (count 20): five in-band steps take half of it,
+    /// the sixth is refused EpochAmountCapExceeded(id, 6 x 180, 5 x 180); the crash rescue is accepted.
+    function test_Rv66_InBandCapBoundStepsTakeHalfTheEpochAmount_CrashRescueKept() public {
         Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
         (p.rescueBelowTarget, p.cooldown, p.maxAmountPerRebalance, p.maxAmountPerEpoch, p.maxRebalancesPerEpoch) =
             (true, 600, uint128(CAP), uint128(10 * CAP), 20);
         setPolicy(p);
-        for (uint256 i; i < 10; ++i) {
+        for (uint256 i; i < 5; ++i) {
             handleOk(keeperOp(safe, keeper, repayPlan(CAP), keeperKey));
         }
+        _expectRefusedWith(
+            repayPlan(CAP), abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 6 * CAP, 5 * CAP)
+        );
         assertLt(healthOf(safe, wethMarket), 1.4e18, "still under the target");
         vm.warp(block.timestamp + 3 hours);
         _dropWethHealthTo(1.1e18);
-        _expectRefusedWith(
-            _crashRescue(),
-            abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, wethId, 11 * CAP, 10 * CAP)
-        );
+        handleOk(keeperOp(safe, keeper, _crashRescue(), keeperKey));
+        assertEq(module.getEpochUsage(safe, wethId).amountMoved, 6 * CAP);
     }
 
-    /// How far one fall goes: from 1.205, cap-bound in-band steps (count 40, so only the zone stops them) land until
-    /// the target; the keeper takes 14 operations (the 14th lands at 1.4012) for one fall where the rule before took none (and rows 152 / 153
-    /// bound the ordinary in-band rescues to two per fall).
+    /// An in-band rescue that lands in its zone keeps the whole count: after the five cap-bound steps (half spent), a
+    /// larger cap lets one rescue reach the zone [before + 0.1, 1.55], accepted as the sixth of ten.
+    function test_Rv66_InBandRescueIntoTheZone_KeepsTheWholeCount() public {
+        for (uint256 i; i < 5; ++i) {
+            handleOk(keeperOp(safe, keeper, repayPlan(CAP), keeperKey));
+        }
+        Policy memory p = module.getPolicy(safe, wethId);
+        p.maxAmountPerRebalance = type(uint128).max;
+        setPolicy(p);
+        handleOk(keeperOp(safe, keeper, repayPlan(_repayToReach(1.45e18)), keeperKey));
+        assertEq(module.getEpochUsage(safe, wethId).rebalances, 6);
+        assertGe(healthOf(safe, wethMarket), 1.4e18);
+    }
+
+    /// How far one fall goes: from 1.205, cap-bound in-band steps (count 40, half 20, so only the zone stops them) land
+    /// until the target; the keeper takes 14 operations (the 14th lands at 1.4012) for one fall where the rule before
+    /// took none (and rows 152 / 153 bound the ordinary in-band rescues to two per fall).
     function test_Rv66_OneFallTakesFourteenInBandCapBoundSteps() public {
         Policy memory p = defaultPolicy(wethMarket, address(usdcVault));
         (p.rescueBelowTarget, p.cooldown, p.maxAmountPerRebalance, p.maxRebalancesPerEpoch) =

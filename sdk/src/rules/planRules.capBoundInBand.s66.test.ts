@@ -51,6 +51,15 @@ describe("cap-bound in-band rescue (RebalanceLib._checkPostConditions, issue 13,
     expect(refusalOf(repay(inBand(41n * USD), 41n * USD))).toEqual(["HealthOutsideLandingZone", ID, after(41n * USD), before + MIN_BAND_GAP, h(1.55)])
   })
 
+  test("half of each epoch cap (review rv66): with 5 of 10 rebalances spent a cap-bound in-band step is refused EpochRebalanceCapExceeded(6, 5); a rescue into the zone keeps the whole cap", () => {
+    const spent = (s: RuleSubAccount): RuleSubAccount => ({ ...s, usage: { ...usage, epoch: Math.floor(1_700_000_000 / 86_400), rebalances: 5 } })
+    expect(refusalOf(repay(spent(inBand(500n * USD)), 500n * USD))).toEqual(["EpochRebalanceCapExceeded", ID, 6n, 5n])
+    // A larger cap: the repayment to about 1.45 lands in the zone [before + 0.1, 1.55].
+    const toZone = DEBT - value / h(1.45)
+    expect(after(toZone) >= zoneLow).toBe(true)
+    expect(refusalOf(repay(spent(inBand(10_000n * USD)), toZone))).toEqual(["accepted"])
+  })
+
   test("without rescueBelowTarget nothing is due in band: NoTrigger", () => {
     expect(refusalOf(repay(inBand(500n * USD, { rescueBelowTarget: false }), 500n * USD))[0]).toBe("NoTrigger")
   })

@@ -1639,7 +1639,9 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was. Judged at the high end of an
     // Aave health range (review rv65b F1): a boost's honest move shrinks as its landing rises, the strict side.
     const capBoundBoost = r.due && r.stop === 0n && before > policy.maxHealth && counted(healthHigh)
-    if ((healthAfter < minHealth && !capBound) || (healthHigh > maxHealth && !capBoundBoost))
+    // Under minHealth only a cap-bound step from below the band is exempt (review rv66 F2: one cap-bound from in band
+    // that falls under minHealth is HealthOutOfBand, as the module names it).
+    if ((healthAfter < minHealth && !(capBound && before < minHealth)) || (healthHigh > maxHealth && !capBoundBoost))
       revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
@@ -1778,7 +1780,13 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // cap-bound boost lands there).
     const exitShare = r.stop > r.healthBefore && r.healthBefore >= policy.minHealth
     const capBoundBoostShare = r.stop === 0n && (highs[k] as bigint) > policy.maxHealth
-    if (exitShare || capBoundBoostShare) {
+    // So may a cap-bound in-band rescue (stop 66, SECURITY.md row 155, review rv66): due inside the band below the target
+    // with no stop engaged, landing under its in-band zone (judged at an Aave range's low end: the share where it may apply).
+    const before = r.healthBefore
+    const inBandShare =
+      r.due && r.stop <= 1n && before >= policy.minHealth && before < policy.targetHealth &&
+      (results[k] as RuleSubAccountResult).healthAfter < before + (policy.targetHealth - policy.minHealth) / 2n
+    if (exitShare || capBoundBoostShare || inBandShare) {
       const half = (cap: bigint): bigint => cap / 2n
       if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
       if (count > half(big(policy.maxRebalancesPerEpoch))) revert("EpochRebalanceCapExceeded", id, count, half(big(policy.maxRebalancesPerEpoch)))
