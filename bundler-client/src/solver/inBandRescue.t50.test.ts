@@ -81,12 +81,18 @@ describe("t50: the in-band rescue (rescueBelowTarget) in the solver", () => {
     }
   })
 
-  it("autopilot, flag on: an in-band rescue is never cap-bound (that is for below the band): caps too small for the zone plan nothing", () => {
-    // From 1.25 to 1.4 repays about 2,200 of 17,200 debt; a 500 cap reaches far less.
+  it("autopilot, flag on: an in-band rescue the caps cannot take to its zone is cap-bound (stop 66, module row 155): one step at the cap, at least 0.02 up; a cap too small for that plans nothing", () => {
+    // From 1.25 to 1.4 repays about 2,200 of 17,200 debt; a 500 cap reaches about 1.287 < the zone's 1.375.
     const r = solve(input(1.25, { rescueBelowTarget: true, maxAmountPerRebalance: 500 }, "autopilot"))
-    expect(r.plan).toBeUndefined()
-    expect(r.outcomes[0]?.capBound).toBeUndefined()
-    expect(r.outcomes[0]?.reason).toMatch(/below target in band .*funds and caps reach only/)
+    expect(r.plan, r.outcomes[0]?.reason).toBeDefined()
+    expect(r.outcomes[0]?.capBound).toBe(true)
+    expect(r.outcomes[0]?.reason).toMatch(/below target in band: deleverage .*cap-bound rescue/)
+    expect(r.outcomes[0]?.healthAfter).toBeGreaterThanOrEqual(1.27)
+    expect(r.outcomes[0]?.healthAfter).toBeLessThan(1.375)
+    // 100 gains about 0.007 < CAP_BOUND_GAIN (0.02): nothing.
+    const small = solve(input(1.25, { rescueBelowTarget: true, maxAmountPerRebalance: 100 }, "autopilot"))
+    expect(small.plan).toBeUndefined()
+    expect(small.outcomes[0]?.reason).toMatch(/below target in band .*funds and caps reach only/)
   })
 
   it("autopilot, flag on, health at or above the target: no in-band trigger", () => {

@@ -287,9 +287,9 @@ type FundingResult = {
  * `AmountCapExceeded` or the 99 % bound refuses it), and keeps it only when it reaches `CAP_BOUND_GAIN` above the
  * health before (twice the module's gap: the rest is the price move until inclusion).
  */
-const CAP_BOUND_AIM = 0.995
-const CAP_BOUND_FLOOR = 0.991
-const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
+export const CAP_BOUND_AIM = 0.995
+export const CAP_BOUND_FLOOR = 0.991
+export const CAP_BOUND_GAIN = 2 * (Number(MIN_BAND_GAP) / 1e18)
 
 /**
  * The module's second cap-bound test for a funding that sells (`RebalanceLib._capBound`, rule book `capBoundHonest`,
@@ -375,8 +375,10 @@ function chooseFunding(w: WorkingPortfolio, a: Account, t: Target) {
   // that gains at least MIN_BAND_GAP (cap-bound rescue), and the next block another, instead of waiting to be liquidated.
   let capBound = false
   const saved = a.capTotal
-  // Cap-bound: below the band only (module `_capBound`: an in-band rescue lands in its zone or not at all).
-  if (best === undefined && a.low) {
+  // Cap-bound: below the band, or (stop 66) inside it below the target (module `_checkPostConditions`: a due in-band
+  // rescue whose counted move is 99 % of the cap may land under its zone, MIN_BAND_GAP up; after a fall that left a large
+  // position just above minHealth no operation reached the zone's half band of gain and none was sent).
+  if (best === undefined && (a.low || a.inBand)) {
     const cap = policy.maxAmountPerRebalance
     if (saved >= CAP_BOUND_AIM * cap) {
       a.capTotal = CAP_BOUND_AIM * cap

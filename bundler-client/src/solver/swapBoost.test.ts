@@ -88,9 +88,17 @@ describe("swap boost in the solver", () => {
     const input = above(2)
     const s = input.subAccounts[0] as SubAccountInput
     s.policy = { ...s.policy, maxAmountPerRebalance: 4_000 }
-    const { plan, outcomes } = solve(input)
-    expect(kinds(plan) ?? []).not.toContain("BuyCollateral")
-    expect(outcomes[0]?.reason).toMatch(/capped by the amount caps/)
+    const { plan } = solve(input)
+    // Stop 65: what the cap allows lands above the band (the borrow alone would reach the zone within 4,000; counting
+    // the supplied collateral too, it cannot), so it goes as a cap-bound boost (SECURITY.md row 154): its counted move,
+    // the borrow plus the supplied collateral's value, within the cap and at least 99 % of it.
+    expect(kinds(plan)).toEqual(["Borrow", "BuyCollateral", "SupplyCollateral"])
+    const [borrow, , supply] = (plan as Plan).actions
+    const moved = (borrow?.amount as number) + (supply?.amount as number) * 3000
+    expect(moved).toBeLessThanOrEqual(4_000)
+    expect(moved).toBeGreaterThanOrEqual(0.99 * 4_000)
+    expect(healthOf(applyPlan({ subAccounts: [s.state], pools: [], idle: {} }, plan as Plan).subAccounts[0] as SubAccountInput["state"])).toBeGreaterThan(1.8)
+    expect(checkInputPlan(input, plan as Plan).violations).toEqual([])
   })
 
   test("no swap boost without a buying curve, without maxSlippageBps, or without boostAllowed", () => {

@@ -16,6 +16,7 @@
  */
 import { FLASHABLE_USE, type SwapPlanBase, curveShortfallBps, maxSizeWithinSlippage, swapPlanMargin, usableSlippageBps } from "./swapDeleverage.js"
 import { healthOf, toBaseUnits } from "./state.js"
+import { CAP_BOUND_AIM, CAP_BOUND_FLOOR, CAP_BOUND_GAIN } from "./planSteps.js"
 import type { ActionKind, CostModel, EpochState, Plan, PlanAction, Policy, SubAccountState, SwapCurve } from "./types.js"
 
 /** Lowest health the borrow of a one-pass boost may leave before the bought collateral is supplied (else flash-looped). */
@@ -86,7 +87,8 @@ function largestWithin(room: (x: number) => number, hi: number): number {
  * @returns The candidate plan (one sub-account, index 0) and its cost, or the reason there is none.
  */
 export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate | { reason: string } {
-  const { state: s, policy, epoch, curve, costs, goal, low, high, capLeft } = params
+  const { state: s, policy, epoch, curve, costs, goal, low, capLeft } = params
+  let high = params.high
   const bps = policy.maxSlippageBps ?? 0
   if (!policy.boostAllowed) return { reason: "the policy does not allow boosts" }
   if (bps <= 0) return { reason: "the policy does not allow swaps (maxSlippageBps 0)" }
@@ -159,7 +161,50 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
       b = hi
     }
   }
-  const landed = landing(b)
+  let landed = landing(b)
+  // Cap-bound boost (module `_checkPostConditions`, rule book `isCapBoundMove`; issue 13, stop 65): above the band by
+  // more than one rebalance's amount cap can move, a boost at the cap lands above the zone's top and none was planned
+  // (no-idle after a +50 % rally: health 2.1 and up, for hours; helper hunt65). The module takes a boost from above the
+  // band whose counted move is at least 99 % of `maxAmountPerRebalance` landing above the band, at least MIN_BAND_GAP
+  // under where it was. Its counted move is its net move (the borrow and the supplied collateral's value) up to the
+  // honest one for the health it reaches (`_caps`: a plan losing l = min(maxSlippageBps, maxLossBps) moves (2 - l) gap /
+  // min(lltv, h - (1 - l) lltv), gap = |h D - C P lltv|, at most gap / lltv + 2 x its swaps' input): the borrow is sized
+  // (bisection) for a counted move of CAP_BOUND_AIM of the cap, within every other limit, and kept when that move is
+  // at least CAP_BOUND_FLOOR of it, the swap clause holds (twice the purchase, or the plain move to that health, at
+  // least that), and the landing is CAP_BOUND_GAIN under the health before (the rest is the price move until
+  // inclusion).
+  const h0 = healthOf(s)
+  const cap = policy.maxAmountPerRebalance
+  // Only where the boost at the cap lands above the band itself (not merely above the margined aim `high`: there the
+  // caller's plan at the read price reaches the zone, `solveAimed`; taken first, bk51's no-idle boost lost a poll).
+  if (capped && limit === byCaps && landed.health > Math.max(high, policy.maxHealth) * (1 + 1e-9) && h0 > policy.maxHealth && capLeft >= CAP_BOUND_AIM * cap) {
+    const l = Math.min(bps, policy.maxLossBps ?? 10_000) / 10_000
+    // What the module counts of a boost borrowing x: min(its net move, the honest move for the health it reaches).
+    const countedAt = (x: number): number => {
+      const at = landing(x)
+      const gap = Math.abs(at.health * D - C * P * lltv)
+      const honest = Math.min(((2 - l) * gap) / Math.min(lltv, at.health - (1 - l) * lltv), gap / lltv + 2 * x)
+      return Math.min(x + at.supplied * P, honest)
+    }
+    // `_capBound`'s swap clause: the sale's honesty (twice the swapped input) or the buffers' (a plain move to the health).
+    const honestSwap = (x: number): boolean => 2 * x >= CAP_BOUND_FLOOR * cap || Math.abs(landing(x).health * D - C * P * lltv) / lltv >= CAP_BOUND_FLOOR * cap
+    const most = Math.min(bySlippage, byLiquidity, byFlash, bySupplyCap, byLtv)
+    const aim = CAP_BOUND_AIM * cap
+    let [lo, hi] = [0, Math.min(most, cap)]
+    if (countedAt(hi) >= aim) {
+      for (let i = 0; i < 80; i++) {
+        const mid = 0.5 * (lo + hi)
+        if (countedAt(mid) < aim) lo = mid
+        else hi = mid
+      }
+      const at = landing(hi)
+      if (countedAt(hi) >= CAP_BOUND_FLOOR * cap && honestSwap(hi) && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
+        b = hi
+        landed = at
+        high = Number.POSITIVE_INFINITY
+      }
+    }
+  }
   const { bought, supplied, health: healthAfter } = landed
   shortfall = landed.shortfall
   // The goal is often the zone's edge itself (which the keeper's landing margin already keeps inside the module's

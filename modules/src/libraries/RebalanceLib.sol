@@ -1466,8 +1466,20 @@ library RebalanceLib {
         // review rr13v V1, V2), and one that swaps must be a rescue the Safe could fund alone: its buffers' (the health
         // reached needs a plain move of the 99%) or its sale's (review rr13w W1; `_capBound`).
         if (run.due) (run.cap, run.honest) = _caps(run);
-        bool capBound = run.due && before < minHealth && _capBound(run, moved, cap - cap / 100);
-        if ((healthAfter < minHealth && !capBound) || healthAfter > maxHealth) {
+        // Cap-bound boost (issue 13, stop 65, SECURITY.md row 154): due from above the band with no stop set or held
+        // (`Run.stop` 0; so due as a boost, `_trigger`: boosts allowed; not `Run.boost`, which a supply clears), the same
+        // counted move and honesty, it may land above the band, at least MIN_BAND_GAP under where it was (below). One
+        // flag for both (stack): from below when before < target, from above otherwise.
+        // Cap-bound in-band rescue (issue 13, stop 66, SECURITY.md row 155): due inside the band below the target
+        // (`Policy.rescueBelowTarget`, no stop engaged: `Run.stop` <= 1), the same counted move and honesty, it may land
+        // under its in-band zone's low edge, at least MIN_BAND_GAP above where it was (below).
+        bool capBound = run.due
+            && (before < minHealth || (run.stop <= 1 && before < target) || (run.stop == 0 && before > policy.maxHealth))
+            && _capBound(run, moved, cap - cap / 100);
+        if (
+            (healthAfter < minHealth && !(capBound && before < minHealth))
+                || (healthAfter > maxHealth && !(capBound && before > policy.maxHealth))
+        ) {
             revert ILeverageModule.HealthOutOfBand(run.id, healthAfter, minHealth, maxHealth);
         }
         if (run.due) {
@@ -1492,7 +1504,23 @@ library RebalanceLib {
             // starts no cooldown (`_recordUsage`). Left (SECURITY.md row 138): a sale alone at the cap is cap-bound even
             // when the pools could fund a better rescue. The 1% slack is the planner's margin under
             // AmountCapExceeded for the venue's share rounding and the collateral's value at the inclusion price.
-            if (capBound) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
+            // In band below the target (stop 66, SECURITY.md row 155): the same step from inside the band. After a fall
+            // that left a large position just above minHealth (1.18, band [1.15, 1.7], target 1.4), one operation at the
+            // cap gained 0.08 < the in-band zone's (target - min) / 2 = 0.125, so nothing was taken while a fixed-band
+            // rule, a little lower and so below its band, was rescued cap-bound past it; a -15 % gap then liquidated the
+            // autopilot alone. The same bounds as from below: each step at least 99% of the cap counted honestly, at
+            // least MIN_BAND_GAP of gain, at most maxLossBps of its move, every epoch cap; in band it starts no
+            // cooldown (`_recordUsage`, row 150), so the steps of one fall follow at once.
+            if (capBound && before < target) low = Math.min(low, before + ConstantsLib.MIN_BAND_GAP);
+            // Cap-bound from above (issue 13, stop 65, SECURITY.md row 154): the high edge rises to before -
+            // MIN_BAND_GAP. Above the band by more than one operation at the cap moves (a no-idle position after a +50 %
+            // rally: health 2.1 and up), a boost at the cap landed above the band and was refused, so nothing re-levered
+            // it for hours. It lowers health toward the band the owner set (boostAllowed; HealthDecreased refuses it
+            // otherwise), each step is charged at least 99% of the cap (at most maxAmountPerEpoch / (0.99 cap) per
+            // epoch), gains at least MIN_BAND_GAP, starts the cooldown (`_recordUsage`) and loses at most maxLossBps of
+            // its move, all epoch caps unchanged; its counted move is the honest one for the health it reached, so
+            // padding buys no step, and one that swaps is the sale's or the buffers' alone (`_capBound`).
+            if (capBound && before > policy.maxHealth) high = Math.max(high, before - ConstantsLib.MIN_BAND_GAP);
 
             if (healthAfter < low || healthAfter > high) {
                 revert ILeverageModule.HealthOutsideLandingZone(run.id, healthAfter, low, high);
@@ -1646,7 +1674,8 @@ library RebalanceLib {
         // Nor, with the flag and no stop engaged, does a rescue from below the band that leaves it below the target
         // (issue 13, stop 64, SECURITY.md row 152): it is still due (an in-band rescue), so the rescue that finishes the
         // fall is not held back either; each step gains at least half the lower band, so one fall takes at most three
-        // (one from below the band, two in band), then nothing is due. A boost landing below the target still starts it
+        // (one from below the band, two in band), then nothing is due; or, cap-bound in band (stop 66, row 155), steps of
+        // at least MIN_BAND_GAP within half of each epoch cap (below). A boost landing below the target still starts it
         // (no boost-then-rescue round trip at once).
         uint256 before = run.healthBefore;
         bool inBand = before >= policy.minHealth && before < policy.targetHealth && run.stop <= 1;
@@ -1670,8 +1699,19 @@ library RebalanceLib {
             if (lossPpb > budgetPpb) revert ILeverageModule.EpochLossBudgetExceeded(run.id, lossPpb, budgetPpb);
         }
         // An exit due only by the owner's engaged stop (health at or above minHealth) may bring each epoch counter to at
-        // most half its cap (review rr13s S4): the other half is kept for rescues from below minHealth.
-        if (run.stop > run.healthBefore && run.healthBefore >= policy.minHealth) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
+        // most half its cap (review rr13s S4): the other half is kept for rescues from below minHealth. So may a
+        // cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop only a
+        // cap-bound boost lands there): stepping down from far above the band, an honest keeper would otherwise spend
+        // `maxRebalancesPerEpoch` and a crash later in the epoch found its rescue refused (review cbt65).
+        // So may a cap-bound in-band rescue (stop 66, SECURITY.md row 155, review rv66): due inside the band below the
+        // target with no stop engaged, landing under its in-band zone (only a cap-bound step lands there). It starts no
+        // cooldown, so the MIN_BAND_GAP steps of one fall (up to (target - min) / MIN_BAND_GAP of them) spent
+        // `maxRebalancesPerEpoch` and a crash's rescue later in the epoch was refused `EpochRebalanceCapExceeded`.
+        if (
+            (run.stop > before && before >= policy.minHealth)
+                || (run.stop == 0 && run.healthAfter > policy.maxHealth)
+                || (inBand && run.due && run.healthAfter < before + (policy.targetHealth - policy.minHealth) / 2)
+        ) _checkStopExitShare(run.id, policy, amount, count, gas, lossPpb);
         // Saturating casts: a saturated counter only makes the next check stricter. Count and loss passed their caps
         // above (maxRebalancesPerEpoch is a uint16; maxEpochLossBps <= 10,000 at setPolicy), so they fit.
         // Gas (issue 15): the record is written as its one packed word (EpochUsage's layout: epoch bits 0-31,

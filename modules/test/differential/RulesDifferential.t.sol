@@ -330,7 +330,13 @@ contract RulesDifferentialTest is SwapBase {
     uint256 internal constant CAP_BOUND = 7;
     /// @dev WETH inside its band below its target under rescueBelowTarget, rescued into its landing zone (`_inBandRescue`).
     uint256 internal constant IN_BAND_RESCUE = 8;
-    uint256 internal constant SHAPES = 9;
+    /// @dev WETH far above its band (boosts allowed), a parked boost with maxAmountPerRebalance set around its borrow
+    /// (`_capBoundBoost`; issue 13, stop 65, review rv65b F3).
+    uint256 internal constant CAP_BOUND_BOOST = 9;
+    /// @dev WETH inside its band below its target under rescueBelowTarget, a step with maxAmountPerRebalance set around
+    /// its move (`_capBoundInBand`; issue 13, stop 66).
+    uint256 internal constant CAP_BOUND_IN_BAND = 10;
+    uint256 internal constant SHAPES = 11;
 
     /// @dev How the not-due WETH sub-account of a PADDED_RESCUE moves: toward its target (allowed), past it, away
     /// from it (a boost-allowed borrow), or down toward it without boosts (a swap deleverage repaying too little).
@@ -369,7 +375,7 @@ contract RulesDifferentialTest is SwapBase {
     function _calmCase(uint256 shape, uint256 move) internal returns (Plan memory plan) {
         vm.warp(block.timestamp + 1 days + _below(3 days));
         bool boost = shape == PARKED_BOOST || shape == SWAP_BOOST || (shape == PADDED_RESCUE && move == FURTHER)
-            || (move == TOWARD && _chance(30)) || (shape == CAP_BOUND && _chance(50));
+            || (move == TOWARD && _chance(30)) || (shape == CAP_BOUND && _chance(50)) || shape == CAP_BOUND_BOOST;
         if (shape == PADDED_RESCUE && (move == DECREASE || move == DONOR)) boost = false;
         wethId = setPolicy(_calmPolicy(wethMarket, boost));
         wbtcId = setPolicy(_calmPolicy(wbtcMarket, false));
@@ -390,6 +396,8 @@ contract RulesDifferentialTest is SwapBase {
         if (shape == PADDED_RESCUE) return _paddedRescue(move);
         if (shape == CAP_BOUND) return _capBoundRescue();
         if (shape == IN_BAND_RESCUE) return _inBandRescue();
+        if (shape == CAP_BOUND_BOOST) return _capBoundBoost();
+        if (shape == CAP_BOUND_IN_BAND) return _capBoundInBand();
         Policy memory p = module.getPolicy(safe, wethId);
         bool up = shape == PARKED_BOOST || shape == SWAP_BOOST;
         _wethHealthTo(up ? p.maxHealth + 0.02e18 + _below(0.5e18) : 1.01e18 + _below(p.minHealth - 1.02e18));
@@ -523,6 +531,22 @@ contract RulesDifferentialTest is SwapBase {
     function _capBoundRescue() internal returns (Plan memory plan) {
         Policy memory p = module.getPolicy(safe, wethId);
         _wethHealthTo(1.01e18 + _below(p.minHealth - 1.03e18));
+        return _capBoundStep(p);
+    }
+
+    /// @dev `_capBoundRescue` from inside the band below the target under rescueBelowTarget (issue 13, stop 66): WETH at
+    /// [minHealth, target - 0.02], a step landing 0.005-0.155 up (under the in-band zone or into it), cap-bound or not.
+    function _capBoundInBand() internal returns (Plan memory plan) {
+        caseTag = "calm rescue";
+        _setPolicyField(wethId, FIELD_RESCUE, 1);
+        Policy memory p = module.getPolicy(safe, wethId);
+        _wethHealthTo(p.minHealth + _below(p.targetHealth - p.minHealth - 0.02e18));
+        return _capBoundStep(p);
+    }
+
+    /// @dev A cap-bound-shaped step on WETH (policy `p`) from its health now: padded, mixed or honest, the amount cap set
+    /// at its move x 1000 / (985-1005).
+    function _capBoundStep(Policy memory p) internal returns (Plan memory plan) {
         MarketState memory s = wethState();
         uint256 perMille = 985 + _below(21);
         if (p.boostAllowed && _chance(60)) return _paddedCapBound(s, perMille);
@@ -530,6 +554,18 @@ contract RulesDifferentialTest is SwapBase {
         uint256 moved;
         (plan, moved) = _honestCapBound(s, _healthOf(s) + 0.005e18 + _below(0.15e18));
         _setPolicyField(wethId, FIELD_AMOUNT_CAP, moved * 1000 / perMille);
+    }
+
+    /// @dev WETH 0.05-1.55 above its band (boosts allowed), a parked boost (Borrow x, DepositToPool x) landing 0.002-0.3
+    /// under its health before (above the band or into it), maxAmountPerRebalance set at x x 1000 / (985-1005): cap-bound
+    /// or not, gaining MIN_BAND_GAP or not, within the epoch's half share or not (issue 13, stop 65).
+    function _capBoundBoost() internal returns (Plan memory plan) {
+        Policy memory p = module.getPolicy(safe, wethId);
+        _wethHealthTo(p.maxHealth + 0.05e18 + _below(1.5e18));
+        MarketState memory s = wethState();
+        uint256 x = _borrowTo(s, _healthOf(s) - 0.002e18 - _below(0.3e18));
+        _setPolicyField(wethId, FIELD_AMOUNT_CAP, x * 1000 / (985 + _below(21)));
+        plan = plan1(wethId, action(ActionKind.Borrow, 0, address(0), x), action(ActionKind.DepositToPool, 0, address(usdcVault), x));
     }
 
     /// @dev `_capBoundRescue`'s honest step on WETH state `s` toward health `h`: a pool repayment (70 %) or a swap

@@ -39,6 +39,7 @@ export {
   capBoundHonest,
   honestMoveCaps,
   isCapBound,
+  isCapBoundMove,
   landingZone,
   stopStateOf,
   lossPpbOf,

@@ -967,8 +967,17 @@ export function landingZone(before: bigint, minHealth: bigint, target: bigint, m
  * meet {@link capBoundHonest} (review rr13w W1). Every other rule is unchanged (HealthOutsideLandingZone names that edge).
  */
 export function isCapBound(before: bigint, minHealth: bigint, moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
+  return before < minHealth && isCapBoundMove(moved, honest, cap)
+}
+
+/**
+ * The cap-bound rules' move test (RebalanceLib `_capBound`'s first half), for a rescue from below the band
+ * ({@link isCapBound}) and a boost from above it (issue 13, stop 65): `min(moved, honest) >= cap - floor(cap / 100)`
+ * (loan base units; `honest` undefined: unbounded, the move alone).
+ */
+export function isCapBoundMove(moved: bigint, honest: bigint | undefined, cap: bigint): boolean {
   const counted = honest === undefined ? moved : min(moved, honest)
-  return before < minHealth && counted >= cap - cap / 100n
+  return counted >= cap - cap / 100n
 }
 
 /**
@@ -1597,6 +1606,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
   // The plan's loss bound (the lowest maxLossBps listed), read first: the cap-bound rule judges a step by its counted move.
   let maxLossBps = BPS
   for (const r of runs) if (big(r.policy.maxLossBps) < maxLossBps) maxLossBps = big(r.policy.maxLossBps)
+  const highs: bigint[] = []
   const results: RuleSubAccountResult[] = runs.map((r) => {
     const debtAfter = debtOf(r)
     const collateralAfter = r.collateral
@@ -1605,6 +1615,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const range = r.state.thresholdFloored ? aaveFrameHealthRange(r.state, collateralAfter, debtAfter) : undefined
     const healthAfter = range?.low ?? healthOf(collateralAfter, debtAfter, r.state.price, r.state.lltv)
     const healthHigh = range?.high ?? healthAfter
+    highs.push(healthHigh)
     const { policy, id } = r
     const before = r.healthBefore
     if (collateralAfter === r.state.collateral && debtAfter === r.state.debt) revert("SubAccountUnchanged", id)
@@ -1618,12 +1629,20 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     // Cap-bound rescue (issue 13): due from below the band, its move counted up to the honest move for the health it
     // reached (rr13v V1, V2) at least 99 % of the cap, and when it swaps the buffers' or the sale's rescue alone (rr13w
     // W1), it may land below the band.
-    const capBound =
-      r.due &&
-      before < minHealth &&
-      isCapBound(before, minHealth, moved, honestMoveCaps(r.state, healthAfter, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
-      capBoundHonest(r.state, healthAfter, r.swapped, cap)
-    if ((healthAfter < minHealth && !capBound) || healthHigh > maxHealth) revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
+    const counted = (at: bigint): boolean =>
+      isCapBoundMove(moved, honestMoveCaps(r.state, at, r.swapped, big(policy.maxSlippageBps), maxLossBps).honest, cap) &&
+      capBoundHonest(r.state, at, r.swapped, cap)
+    // Cap-bound in-band rescue (stop 66): due inside the band below the target (rescueBelowTarget, no stop engaged:
+    // `r.stop` <= 1), the same counted move and honesty, it may land under the in-band zone's low edge.
+    const capBound = r.due && (before < minHealth || (r.stop <= 1n && before < target)) && counted(healthAfter)
+    // Cap-bound boost (issue 13, stop 65): due from above the band with no stop held (`r.stop` 0), the same counted move
+    // and honesty, it may land above the band, at least MIN_BAND_GAP under where it was. Judged at the high end of an
+    // Aave health range (review rv65b F1): a boost's honest move shrinks as its landing rises, the strict side.
+    const capBoundBoost = r.due && r.stop === 0n && before > policy.maxHealth && counted(healthHigh)
+    // Under minHealth only a cap-bound step from below the band is exempt (review rv66 F2: one cap-bound from in band
+    // that falls under minHealth is HealthOutOfBand, as the module names it).
+    if ((healthAfter < minHealth && !(capBound && before < minHealth)) || (healthHigh > maxHealth && !capBoundBoost))
+      revert("HealthOutOfBand", id, healthHigh > maxHealth ? healthHigh : healthAfter, minHealth, maxHealth)
     if (r.due) {
       let [low, high] = landingZone(before, minHealth, target, policy.maxHealth)
       // Engaged: [before + MIN_BAND_GAP, exitHealth], from below the band also above the ordinary lower bound.
@@ -1631,8 +1650,11 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
         low = max(before < minHealth ? low : 0n, before + MIN_BAND_GAP)
         high = maxHealth
       }
-      // Cap-bound from below: the low edge drops to before + MIN_BAND_GAP (below the zone's high edge, which is >= target).
+      // Cap-bound from below the band or the target: the low edge drops to before + MIN_BAND_GAP (below the zone's high
+      // edge, which is >= target).
       if (capBound) low = min(low, before + MIN_BAND_GAP)
+      // Cap-bound from above: the high edge rises to before - MIN_BAND_GAP (above the zone's low edge, which is <= target).
+      if (capBoundBoost) high = max(high, before - MIN_BAND_GAP)
       if (healthAfter < low || healthHigh > high) revert("HealthOutsideLandingZone", id, healthHigh > high ? healthHigh : healthAfter, low, high)
     } else {
       const further = [healthAfter, healthHigh].find((x) => distance(x, target) > distance(before, target))
@@ -1753,8 +1775,18 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const budget = big(policy.maxEpochLossBps) * PPB_PER_BPS
     if (lossPpb > budget) revert("EpochLossBudgetExceeded", id, lossPpb, budget)
     // RebalanceLib `_checkStopExitShare` (review rr13s S4): an exit due only by the engaged stop (health at or above
-    // minHealth) may bring each counter to at most half its cap (rounded down); the other half is kept for rescues.
-    if (r.stop > r.healthBefore && r.healthBefore >= policy.minHealth) {
+    // minHealth) may bring each counter to at most half its cap (rounded down); the other half is kept for rescues. So
+    // may a cap-bound boost that lands above the band (issue 13, stop 65, SECURITY.md row 154; with no stop, only a
+    // cap-bound boost lands there).
+    const exitShare = r.stop > r.healthBefore && r.healthBefore >= policy.minHealth
+    const capBoundBoostShare = r.stop === 0n && (highs[k] as bigint) > policy.maxHealth
+    // So may a cap-bound in-band rescue (stop 66, SECURITY.md row 155, review rv66): due inside the band below the target
+    // with no stop engaged, landing under its in-band zone (judged at an Aave range's low end: the share where it may apply).
+    const before = r.healthBefore
+    const inBandShare =
+      r.due && r.stop <= 1n && before >= policy.minHealth && before < policy.targetHealth &&
+      (results[k] as RuleSubAccountResult).healthAfter < before + (policy.targetHealth - policy.minHealth) / 2n
+    if (exitShare || capBoundBoostShare || inBandShare) {
       const half = (cap: bigint): bigint => cap / 2n
       if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
       if (count > half(big(policy.maxRebalancesPerEpoch))) revert("EpochRebalanceCapExceeded", id, count, half(big(policy.maxRebalancesPerEpoch)))
@@ -1849,3 +1881,4 @@ export function lossPpbOf(loss: bigint, state: RuleMarketState): bigint {
   if (equity <= 0n) return UINT32_MAX
   return min(mulDivUp(loss, PPB, equity), UINT32_MAX)
 }
+
