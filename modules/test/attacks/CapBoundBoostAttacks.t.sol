@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Fixture} from "../utils/Fixture.sol";
-import {SimOracle} from "../utils/SimOracle.sol";
+import {TwoWethMarketsBase} from "./TwoWethMarketsBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
@@ -13,7 +12,7 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 /// @notice A COMPROMISED keeper against the cap-bound boost (issue 13, stop 65, SECURITY.md row 154), through
 /// EntryPoint.handleOps with its session key. A (WETH, health 2.1978 at 4,600, cap 500, boostAllowed) is due above its
 /// band; B (a second WETH market, health 1.30, in band below its target, no boosts) is the padding's counterpart.
-contract CapBoundBoostAttacksTest is Fixture {
+contract CapBoundBoostAttacksTest is TwoWethMarketsBase {
     using MarketParamsLib for MarketParams;
 
     uint256 internal constant CAP = 500e6;
@@ -21,16 +20,9 @@ contract CapBoundBoostAttacksTest is Fixture {
     uint256 internal constant PADDED_MOVE = 498e6; // >= CAP - CAP / 100 = 495
     uint256 internal constant STEP = 0.0102e18; // MIN_BAND_GAP plus rounding margin
 
-    SimOracle internal oracle2;
-    MarketParams internal wethMarket2;
-    bytes32 internal idA;
-    bytes32 internal idB;
-
     function setUp() public override {
         super.setUp();
-        oracle2 = new SimOracle(6, 18, 8);
-        oracle2.setPrice(PRICE);
-        wethMarket2 = _createMarket(address(weth), address(oracle2));
+        _openWethMarket2(PRICE);
         openPosition(safe, wethMarket, 10e18, 18_000e6); // A: 1.433 at 3,000; 2.1978 at 4,600
         openPosition(safe, wethMarket2, 10e18, 30_430e6); // B: 46,000 x 0.86 / 30,430 = 1.30
         depositToVault(safe, usdcVault, 10_000e6);
@@ -44,19 +36,6 @@ contract CapBoundBoostAttacksTest is Fixture {
         a = defaultPolicy(wethMarket, address(usdcVault));
         (a.maxAmountPerRebalance, a.boostAllowed, a.cooldown, a.maxRebalancesPerEpoch) =
             (uint128(CAP), true, cooldown, maxRebalances);
-    }
-
-    function _state(MarketParams memory params) internal view returns (MarketState memory) {
-        return adapter.marketState(Id.unwrap(params.id()), safe);
-    }
-
-    /// @dev Loan units: idle USDC + vault assets + both positions' and the idle collateral's value - debt (at PRICE).
-    function _value() internal view returns (int256 v) {
-        MarketState memory a = _state(wethMarket);
-        MarketState memory b = _state(wethMarket2);
-        v = int256(usdc.balanceOf(safe) + usdcVault.convertToAssets(usdcVault.balanceOf(safe)));
-        v += int256(HealthLib.collateralValue(a.collateral + b.collateral + weth.balanceOf(safe), a.price));
-        v -= int256(a.debt + b.debt);
     }
 
     function _boostPlan(uint256 amount) internal view returns (Plan memory) {
@@ -88,13 +67,6 @@ contract CapBoundBoostAttacksTest is Fixture {
         plan.actions[0] = action(ActionKind.SupplyCollateral, 0, address(0), w);
         plan.actions[1] = action(ActionKind.Borrow, 0, address(0), b);
         plan.actions[2] = action(ActionKind.Repay, 1, address(0), b);
-    }
-
-    function _args(bytes memory reason) internal pure returns (bytes memory args) {
-        args = new bytes(reason.length - 4);
-        for (uint256 i; i < args.length; ++i) {
-            args[i] = reason[i + 4];
-        }
     }
 
     /// @dev (i) The padded boost's net move (498) is cap-bound by itself, but it is counted only the honest move for the

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Fixture} from "../utils/Fixture.sol";
-import {SimOracle} from "../utils/SimOracle.sol";
+import {TwoWethMarketsBase} from "./TwoWethMarketsBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
@@ -19,7 +18,7 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 /// autopilot alone). Now a step whose counted move is at least 99 % of the cap may land under that zone, at least
 /// MIN_BAND_GAP up. A compromised keeper tries to make cheap steps of it: padding (a health-neutral collateral move to B),
 /// a step under 99 % of the cap, a step gaining less than MIN_BAND_GAP, and repeating steps; and the flag off.
-contract CapBoundInBandTest is Fixture {
+contract CapBoundInBandTest is TwoWethMarketsBase {
     using MarketParamsLib for MarketParams;
 
     uint256 internal constant CAP = 500e6;
@@ -28,16 +27,9 @@ contract CapBoundInBandTest is Fixture {
     uint256 internal constant PADDED_MOVE = 498e6; // >= CAP - CAP / 100 = 495
     uint256 internal constant STEP = 0.0102e18; // MIN_BAND_GAP plus rounding margin
 
-    SimOracle internal oracle2;
-    MarketParams internal wethMarket2;
-    bytes32 internal idA;
-    bytes32 internal idB;
-
     function setUp() public override {
         super.setUp();
-        oracle2 = new SimOracle(6, 18, 8);
-        oracle2.setPrice(3000e18);
-        wethMarket2 = _createMarket(address(weth), address(oracle2));
+        _openWethMarket2(3000e18);
         openPosition(safe, wethMarket, 10e18, 18_000e6);
         openPosition(safe, wethMarket2, 50e18, 90_000e6); // B at PRICE: 130,814 x 0.86 / 90,000 = 1.25 (in band, no flag)
         depositToVault(safe, usdcVault, 10_000e6);
@@ -56,19 +48,6 @@ contract CapBoundInBandTest is Fixture {
             (uint128(CAP), uint128(perEpoch), flag, true, cooldown);
     }
 
-    function _state(MarketParams memory params) internal view returns (MarketState memory) {
-        return adapter.marketState(Id.unwrap(params.id()), safe);
-    }
-
-    /// @dev Loan units: idle USDC + vault assets + both positions' and idle WETH's value - debt (at PRICE).
-    function _value() internal view returns (int256 v) {
-        MarketState memory a = _state(wethMarket);
-        MarketState memory b = _state(wethMarket2);
-        v = int256(usdc.balanceOf(safe) + usdcVault.convertToAssets(usdcVault.balanceOf(safe)));
-        v += int256(HealthLib.collateralValue(a.collateral + b.collateral + weth.balanceOf(safe), a.price));
-        v -= int256(a.debt + b.debt);
-    }
-
     function _repay(uint256 amount) internal view returns (Plan memory) {
         return plan1(
             idA,
@@ -81,32 +60,6 @@ contract CapBoundInBandTest is Fixture {
     function _healthAfterRepay(uint256 amount) internal view returns (uint256) {
         MarketState memory st = _state(wethMarket);
         return HealthLib.health(st.collateral, st.debt - amount, st.price, st.lltv);
-    }
-
-    /// @dev The padded step: A repays r from the pool and moves collateral w to B (not due, in band below its target:
-    /// a move toward it), net move PADDED_MOVE while A gains only STEP.
-    function _paddedPlan() internal view returns (Plan memory plan) {
-        MarketState memory st = _state(wethMarket);
-        uint256 value = HealthLib.collateralValue(st.collateral, st.price);
-        uint256 target = st.health + STEP;
-        uint256 v = (value * st.lltv - target * (st.debt - PADDED_MOVE)) / (st.lltv + target);
-        uint256 w = v * ConstantsLib.PRICE_SCALE / st.price;
-        uint256 r = PADDED_MOVE - HealthLib.collateralValue(w, st.price);
-        plan.subAccounts = new bytes32[](2);
-        plan.subAccounts[0] = idA;
-        plan.subAccounts[1] = idB;
-        plan.actions = new Action[](4);
-        plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), r);
-        plan.actions[1] = action(ActionKind.Repay, 0, address(0), r);
-        plan.actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), w);
-        plan.actions[3] = action(ActionKind.SupplyCollateral, 1, address(0), w);
-    }
-
-    function _args(bytes memory reason) internal pure returns (bytes memory args) {
-        args = new bytes(reason.length - 4);
-        for (uint256 i; i < args.length; ++i) {
-            args[i] = reason[i + 4];
-        }
     }
 
     /// @dev `plan` through handleOps must fail HealthOutsideLandingZone(idA, health, low, high) with the given edges; returns
@@ -192,7 +145,7 @@ contract CapBoundInBandTest is Fixture {
         assertLt(
             HealthLib.maxMoveToHealth(_state(wethMarket), before + STEP, false, 0), CAP - CAP / 100, "honest move < 99 %"
         );
-        uint256 health = _refusedOutsideZone(_paddedPlan(), before + 0.1e18, 1.55e18);
+        uint256 health = _refusedOutsideZone(_paddedRescue(PADDED_MOVE, STEP), before + 0.1e18, 1.55e18);
         assertGe(health, before + ConstantsLib.MIN_BAND_GAP, "the padded landing is a real MIN_BAND_GAP up");
         assertLt(health, before + 0.012e18, "... and only ~0.01");
     }

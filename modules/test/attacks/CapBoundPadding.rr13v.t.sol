@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Fixture} from "../utils/Fixture.sol";
-import {SimOracle} from "../utils/SimOracle.sol";
+import {TwoWethMarketsBase} from "./TwoWethMarketsBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {ConstantsLib} from "../../src/libraries/ConstantsLib.sol";
@@ -19,7 +18,7 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 /// 127's "at most maxAmountPerEpoch / (0.99 cap) per epoch" did not hold (V2). Fixed (f13m): a step is cap-bound only
 /// when its move counted up to the honest move for the health it reached (`RebalanceLib._caps`) is >= cap - cap / 100,
 /// so the padded step is refused HealthOutOfBand, and a cap-bound step that leaves A below its band starts no cooldown.
-contract CapBoundPaddingRr13vTest is Fixture {
+contract CapBoundPaddingRr13vTest is TwoWethMarketsBase {
     using MarketParamsLib for MarketParams;
 
     uint256 internal constant CAP = 500e6;
@@ -27,18 +26,12 @@ contract CapBoundPaddingRr13vTest is Fixture {
     uint256 internal constant PADDED_MOVE = 498e6; // >= CAP - CAP / 100 = 495
     uint256 internal constant STEP = 0.0102e18; // MIN_BAND_GAP plus rounding margin
 
-    SimOracle internal oracle2;
-    MarketParams internal wethMarket2;
-    bytes32 internal idA;
-    bytes32 internal idB;
     uint256 internal honestKey = 0xB0B;
     address internal honestKeeper;
 
     function setUp() public override {
         super.setUp();
-        oracle2 = new SimOracle(6, 18, 8);
-        oracle2.setPrice(3000e18);
-        wethMarket2 = _createMarket(address(weth), address(oracle2));
+        _openWethMarket2(3000e18);
         openPosition(safe, wethMarket, 10e18, 18_000e6);
         openPosition(safe, wethMarket2, 50e18, 72_756e6); // B at 2,115: 105,750 x 0.86 / 72,756 = 1.25 (in band)
         depositToVault(safe, usdcVault, 10_000e6);
@@ -57,38 +50,6 @@ contract CapBoundPaddingRr13vTest is Fixture {
 
     /* helpers */
 
-    function _state(MarketParams memory params) internal view returns (MarketState memory) {
-        return adapter.marketState(Id.unwrap(params.id()), safe);
-    }
-
-    /// @dev Loan units: idle USDC + vault assets + both positions' collateral value - debt (at PRICE).
-    function _value() internal view returns (int256 v) {
-        MarketState memory a = _state(wethMarket);
-        MarketState memory b = _state(wethMarket2);
-        v = int256(usdc.balanceOf(safe) + usdcVault.convertToAssets(usdcVault.balanceOf(safe)));
-        v += int256(HealthLib.collateralValue(a.collateral + b.collateral + weth.balanceOf(safe), a.price));
-        v -= int256(a.debt + b.debt);
-    }
-
-    /// @dev The compromised keeper's padded cap-bound step: net move PADDED_MOVE, A's health up by ~STEP.
-    function _paddedPlan() internal view returns (Plan memory plan) {
-        MarketState memory st = _state(wethMarket);
-        uint256 value = HealthLib.collateralValue(st.collateral, st.price);
-        uint256 target = st.health + STEP;
-        // (value - v) x lltv = target x (debt - (M - v))  =>  v = (value x lltv - target x (debt - M)) / (lltv + target)
-        uint256 v = (value * st.lltv - target * (st.debt - PADDED_MOVE)) / (st.lltv + target);
-        uint256 w = v * ConstantsLib.PRICE_SCALE / st.price;
-        uint256 r = PADDED_MOVE - HealthLib.collateralValue(w, st.price);
-        plan.subAccounts = new bytes32[](2);
-        plan.subAccounts[0] = idA;
-        plan.subAccounts[1] = idB;
-        plan.actions = new Action[](4);
-        plan.actions[0] = action(ActionKind.WithdrawFromPool, 0, address(usdcVault), r);
-        plan.actions[1] = action(ActionKind.Repay, 0, address(0), r);
-        plan.actions[2] = action(ActionKind.WithdrawCollateral, 0, address(0), w);
-        plan.actions[3] = action(ActionKind.SupplyCollateral, 1, address(0), w);
-    }
-
     function _honestPlan() internal view returns (Plan memory) {
         return plan1(
             idA,
@@ -100,7 +61,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
     function _padTenTimes() internal returns (uint256 healthAfter) {
         for (uint256 i; i < 10; ++i) {
             uint256 before = healthOf(safe, wethMarket);
-            executeAsEntryPoint(safe, keeper, _paddedPlan());
+            executeAsEntryPoint(safe, keeper, _paddedRescue(PADDED_MOVE, STEP));
             healthAfter = healthOf(safe, wethMarket);
             assertGe(healthAfter, before + ConstantsLib.MIN_BAND_GAP, "each padded step +MIN_BAND_GAP");
             assertLt(healthAfter, before + 0.012e18, "each padded step only ~+0.01");
@@ -139,7 +100,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
     function test_PaddedCapBoundStep_IsRefusedHealthOutOfBand() public {
         int256 valueBefore = _value();
         uint256 before = healthOf(safe, wethMarket);
-        Plan memory plan = _paddedPlan();
+        Plan memory plan = _paddedRescue(PADDED_MOVE, STEP);
         MarketState memory st = _state(wethMarket);
         uint256 gross = plan.actions[1].amount + HealthLib.collateralValue(plan.actions[2].amount, st.price);
         assertGe(gross, CAP - CAP / 100, "the net move alone would be cap-bound");
@@ -162,7 +123,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
     /// @dev Held: row 127's old residual "repay and withdraw collateral, the withdrawal kept in the Safe" is no padding at
     /// all: a collateral withdrawal must be spent (IdleInflow), so one sub-account alone cannot pad without a swap.
     function test_Held_PaddingKeptIdle_IsRefusedIdleInflow() public {
-        Plan memory plan = _paddedPlan();
+        Plan memory plan = _paddedRescue(PADDED_MOVE, STEP);
         uint256 w = plan.actions[2].amount;
         Action[] memory three = new Action[](3);
         (three[0], three[1], three[2]) = (plan.actions[0], plan.actions[1], plan.actions[2]);
@@ -183,7 +144,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
         Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
         (a.maxAmountPerRebalance, a.boostAllowed, a.cooldown) = (uint128(CAP), true, 1 hours);
         setPolicyFor(safe, a);
-        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
+        _assertPaddedOutOfBand(_try(_paddedRescue(PADDED_MOVE, STEP)), healthOf(safe, wethMarket));
         for (uint256 i; i < 5; ++i) {
             executeAsEntryPoint(safe, honestKeeper, _honestPlan());
             assertLt(healthOf(safe, wethMarket), 1.2e18, "still below the band");
@@ -205,7 +166,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
         uint256 price = _state(wethMarket).price;
         vm.prank(safe);
         ILeverageModule(safe).setStopLoss(idA, uint192(price), 1.8e18);
-        Plan memory plan = _paddedPlan();
+        Plan memory plan = _paddedRescue(PADDED_MOVE, STEP);
         vm.expectRevert(abi.encodeWithSelector(ILeverageModule.ActionNotAllowed.selector, 2, ActionKind.WithdrawCollateral));
         executeAsEntryPoint(safe, keeper, plan);
     }
@@ -228,7 +189,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
     function test_PaddedCapBoundSteps_DoNotStrandTheHonestRescue() public {
         for (uint256 i; i < 10; ++i) {
             uint256 before = healthOf(safe, wethMarket);
-            (bool padded, bytes memory refusal) = handle(keeperOp(safe, keeper, _paddedPlan(), keeperKey));
+            (bool padded, bytes memory refusal) = handle(keeperOp(safe, keeper, _paddedRescue(PADDED_MOVE, STEP), keeperKey));
             assertFalse(padded, "padded step refused");
             _assertPaddedOutOfBand(refusal, before);
         }
@@ -247,7 +208,7 @@ contract CapBoundPaddingRr13vTest is Fixture {
         Policy memory a = defaultPolicy(wethMarket, address(usdcVault));
         (a.maxAmountPerRebalance, a.boostAllowed, a.maxAmountPerEpoch) = (uint128(CAP), true, 1000e6);
         setPolicyFor(safe, a);
-        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
+        _assertPaddedOutOfBand(_try(_paddedRescue(PADDED_MOVE, STEP)), healthOf(safe, wethMarket));
         executeAsEntryPoint(safe, honestKeeper, _honestPlan());
         assertGe(module.getEpochUsage(safe, idA).amountMoved, CAP - CAP / 100, "a cap-bound step charged >= 0.99 cap");
         executeAsEntryPoint(safe, honestKeeper, _honestPlan());
@@ -258,6 +219,6 @@ contract CapBoundPaddingRr13vTest is Fixture {
             abi.encodeWithSelector(ILeverageModule.EpochAmountCapExceeded.selector, idA, charged + CAP, 1000e6)
         );
         executeAsEntryPoint(safe, honestKeeper, _honestPlan());
-        _assertPaddedOutOfBand(_try(_paddedPlan()), healthOf(safe, wethMarket));
+        _assertPaddedOutOfBand(_try(_paddedRescue(PADDED_MOVE, STEP)), healthOf(safe, wethMarket));
     }
 }

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.23;
 
-import {Fixture} from "../utils/Fixture.sol";
-import {SimOracle} from "../utils/SimOracle.sol";
+import {TwoWethMarketsBase} from "./TwoWethMarketsBase.sol";
 import {ILeverageModule, Policy, Plan, Action, ActionKind, EpochUsage} from "../../src/interfaces/ILeverageModule.sol";
 import {MarketState} from "../../src/interfaces/IVenueAdapter.sol";
 import {HealthLib} from "../../src/libraries/HealthLib.sol";
@@ -15,25 +14,18 @@ import {MarketParamsLib} from "@morpho-org/morpho-blue/src/libraries/MarketParam
 /// `rescueBelowTarget`, boosts allowed, cap 1,000) is due in band; the keeper withdraws 0.48 WETH (~1,256 USDC: its
 /// honest move for health ~1.19 is the collateral path gap / lltv, >= 990) and supplies it to B (not due, toward its
 /// target). Module: `capBound` is true by its in-band branch, but the HealthOutOfBand exemption needs before <
-/// minHealth: HealthOutOfBand(idA, ~1.19, 1.2, 1.7). Rule book (sdk/src/rules/planRules.ts): `capBound` is true and
-/// its exemption is `!capBound` alone, so it refuses HealthOutsideLandingZone(idA, ~1.19, before + 0.01, 1.55)
-/// (`planRules.rv66.test.ts`). Both refuse; nothing leaves the Safe. Before 4a070c74 both said HealthOutOfBand.
-contract Rv66CapBoundInBandMismatchTest is Fixture {
+/// minHealth: HealthOutOfBand(idA, ~1.19, 1.2, 1.7). The rule book (sdk/src/rules/planRules.ts) named
+/// HealthOutsideLandingZone(idA, ~1.19, before + 0.01, 1.55) (its exemption was `!capBound` alone); fixed in dd79c753,
+/// it names HealthOutOfBand too (`planRules.rv66.test.ts`). Both refuse; nothing leaves the Safe.
+contract Rv66CapBoundInBandMismatchTest is TwoWethMarketsBase {
     using MarketParamsLib for MarketParams;
 
     uint256 internal constant PRICE = 2616.2790697674418e18;
     uint256 internal constant W = 0.48e18;
 
-    SimOracle internal oracle2;
-    MarketParams internal wethMarket2;
-    bytes32 internal idA;
-    bytes32 internal idB;
-
     function setUp() public override {
         super.setUp();
-        oracle2 = new SimOracle(6, 18, 8);
-        oracle2.setPrice(3000e18);
-        wethMarket2 = _createMarket(address(weth), address(oracle2));
+        _openWethMarket2(3000e18);
         openPosition(safe, wethMarket, 10e18, 18_000e6);
         openPosition(safe, wethMarket2, 50e18, 90_000e6);
         depositToVault(safe, usdcVault, 10_000e6);
