@@ -186,8 +186,6 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
       const honest = Math.min(((2 - l) * gap) / Math.min(lltv, at.health - (1 - l) * lltv), gap / lltv + 2 * x)
       return Math.min(x + at.supplied * P, honest)
     }
-    // `_capBound`'s swap clause: the sale's honesty (twice the swapped input) or the buffers' (a plain move to the health).
-    const honestSwap = (x: number): boolean => 2 * x >= CAP_BOUND_FLOOR * cap || Math.abs(landing(x).health * D - C * P * lltv) / lltv >= CAP_BOUND_FLOOR * cap
     const most = Math.min(bySlippage, byLiquidity, byFlash, bySupplyCap, byLtv)
     const aim = CAP_BOUND_AIM * cap
     let [lo, hi] = [0, Math.min(most, cap)]
@@ -197,8 +195,11 @@ export function planSwapBoost(params: SwapBoostParameters): SwapBoostCandidate |
         if (countedAt(mid) < aim) lo = mid
         else hi = mid
       }
+      // countedAt(hi) >= aim > CAP_BOUND_FLOOR x cap throughout the search. `_capBound`'s swap clause: the sale's honesty
+      // (twice the swapped input) or the buffers' (a plain move to the health).
       const at = landing(hi)
-      if (countedAt(hi) >= CAP_BOUND_FLOOR * cap && honestSwap(hi) && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
+      const honestSwap = 2 * hi >= CAP_BOUND_FLOOR * cap || Math.abs(at.health * D - C * P * lltv) / lltv >= CAP_BOUND_FLOOR * cap
+      if (honestSwap && at.health <= h0 - CAP_BOUND_GAIN && at.health >= low) {
         b = hi
         landed = at
         high = Number.POSITIVE_INFINITY

@@ -1785,7 +1785,7 @@ function judge(params: CheckRebalanceRulesParameters, prechecksOnly = false): Ch
     const before = r.healthBefore
     const inBandShare =
       r.due && r.stop <= 1n && before >= policy.minHealth && before < policy.targetHealth &&
-      (results[k] as RuleSubAccountResult).healthAfter < before + (policy.targetHealth - policy.minHealth) / 2n
+      (results[k] as RuleSubAccountResult).healthAfter < landingZone(before, policy.minHealth, policy.targetHealth, policy.maxHealth)[0]
     if (exitShare || capBoundBoostShare || inBandShare) {
       const half = (cap: bigint): bigint => cap / 2n
       if (amount > half(policy.maxAmountPerEpoch)) revert("EpochAmountCapExceeded", id, amount, half(policy.maxAmountPerEpoch))
@@ -1881,4 +1881,3 @@ export function lossPpbOf(loss: bigint, state: RuleMarketState): bigint {
   if (equity <= 0n) return UINT32_MAX
   return min(mulDivUp(loss, PPB, equity), UINT32_MAX)
 }
-
